@@ -1,0 +1,1 @@
+"""Sans-IO codecs for NUT's wire protocols (driver socket, network protocol)."""
