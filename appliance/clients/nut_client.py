@@ -129,7 +129,9 @@ class ReplyBuffer:
         self._pending = bytearray()
 
     def feed(self, data: bytes) -> None:
-        """Add received bytes."""
+        """Add received bytes; empty ``data`` is the end of the stream, upsclient's "Server disconnected"."""
+        if not data:
+            raise NutError(SERVER_DISCONNECTED)
         self._pending += data
 
     def next_line(self) -> str | None:
@@ -363,6 +365,12 @@ def _resolve(host: str, port: int) -> list[tuple[Any, ...]]:
         raise NutError(UNKNOWN_ERROR) from None
 
 
+def _read_failure(err: OSError) -> NutError:
+    if isinstance(err, TimeoutError):
+        return NutTimeoutError()
+    return NutError(f"Read error: {err.strerror or err}")
+
+
 def _connection_failure(err: OSError) -> NutError:
     reason = err.strerror or os.strerror(err.errno or errno.EIO)
     return NutError(f"Connection failure: {reason}")
@@ -398,19 +406,13 @@ class NutClient(NutCommands):
         raise failure
 
     def _readline(self) -> str:
-        while True:
-            line = self._buffer.next_line()
-            if line is not None:
-                return line
+        while (line := self._buffer.next_line()) is None:
             try:
                 data = self._sock.recv(4096)
-            except TimeoutError:
-                raise NutTimeoutError() from None
             except OSError as err:
-                raise NutError(f"Read error: {err.strerror or err}") from None
-            if not data:
-                raise NutError(SERVER_DISCONNECTED)
+                raise _read_failure(err) from None
             self._buffer.feed(data)
+        return line
 
     def _send(self, data: bytes) -> None:
         try:
@@ -481,20 +483,14 @@ class AsyncNutClient(NutCommands):
         return cls(reader, writer, timeout)
 
     async def _readline(self) -> str:
-        while True:
-            line = self._buffer.next_line()
-            if line is not None:
-                return line
+        while (line := self._buffer.next_line()) is None:
             try:
                 async with asyncio.timeout(self.timeout):
                     data = await self._reader.read(4096)
-            except TimeoutError:
-                raise NutTimeoutError() from None
             except OSError as err:
-                raise NutError(f"Read error: {err.strerror or err}") from None
-            if not data:
-                raise NutError(SERVER_DISCONNECTED)
+                raise _read_failure(err) from None
             self._buffer.feed(data)
+        return line
 
     async def _run(self, conversation: Conversation[T]) -> T:  # type: ignore[override]
         async with self._lock:

@@ -14,7 +14,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 from appliance.clients.nut_client import NutClient, NutError
 from appliance.clients.upsname import UpsAddress, UpsNameError, split_name
@@ -25,6 +25,7 @@ UUID4_LENGTH = 36
 _TRACKING_PREFIX = "OK TRACKING "
 _UINT = re.compile(r"\s*\+?\d+")
 UINT_MAX = 2**32 - 1
+T = TypeVar("T")
 
 
 class ToolExit(Exception):
@@ -164,6 +165,16 @@ def wait_for_result(
         if not reply.startswith("PENDING"):
             return reply
         sleep(1)
+
+
+def list_or_exit(fetch: Callable[[], T]) -> T:
+    """Run a LIST query; a failure ends the tool with NUT's message (its special one for pre-LIST servers)."""
+    try:
+        return fetch()
+    except NutError as err:
+        if err.token == "UNKNOWN-COMMAND":
+            raise ToolExit("Error: upsd is too old to support this query") from None
+        raise ToolExit(f"Error: {err}") from None
 
 
 def authenticate(client: NutClient, username: str, password: str) -> None:

@@ -11,11 +11,19 @@ import sys
 from collections.abc import Sequence
 
 from appliance.clients.nut_client import NutClient, NutError
-from appliance.clients.tool import NUT_VERSION, ToolExit, connect, operands, parse_options, parse_ups, run_tool
+from appliance.clients.tool import (
+    NUT_VERSION,
+    ToolExit,
+    connect,
+    list_or_exit,
+    operands,
+    parse_options,
+    parse_ups,
+    run_tool,
+)
 from appliance.clients.upsname import UpsAddress, UpsNameError, split_address
 
 PROG = "upsc"
-OLD_UPSD = "Error: upsd is too old to support this query"
 
 
 def usage() -> str:
@@ -60,10 +68,6 @@ def _try_tls(client: NutClient, host: str) -> None:
     print("Certificate verification is disabled", file=sys.stderr)
 
 
-def _list_failure(err: NutError) -> ToolExit:
-    return ToolExit(OLD_UPSD if err.token == "UNKNOWN-COMMAND" else f"Error: {err}")
-
-
 def _body(argv: Sequence[str]) -> None:
     parsed = parse_options(PROG, argv, "hlLcV")
     if parsed is None:
@@ -100,21 +104,13 @@ def _body(argv: Sequence[str]) -> None:
 
 
 def _print_upses(client: NutClient, verbose: bool) -> None:
-    try:
-        upses = client.list_ups()
-    except NutError as err:
-        raise _list_failure(err) from None
-    for name, desc in upses.items():
+    for name, desc in list_or_exit(client.list_ups).items():
         print(f"{name}: {desc}" if verbose else name)
 
 
 def _print_clients(client: NutClient, address: UpsAddress) -> None:
     assert address.ups is not None
-    try:
-        clients = client.list_clients(address.ups)
-    except NutError as err:
-        raise _list_failure(err) from None
-    for peer in clients:
+    for peer in list_or_exit(lambda: client.list_clients(address.ups)):
         print(peer)
 
 
@@ -132,10 +128,7 @@ def _print_variable(client: NutClient, address: UpsAddress, var: str) -> None:
 
 def _print_variables(client: NutClient, address: UpsAddress) -> None:
     assert address.ups is not None
-    try:
-        variables = client.list_var(address.ups)
-    except NutError as err:
-        raise _list_failure(err) from None
+    variables = list_or_exit(lambda: client.list_var(address.ups))
     sys.stdout.write("".join(f"{name}: {value}\n" for name, value in variables.items()))
 
 

@@ -10,30 +10,15 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from appliance.clients import tool
 from appliance.clients.nut_client import NutClient, NutError
-from appliance.clients.tool import (
-    DEFAULT_TRACKING_TIMEOUT,
-    NUT_VERSION,
-    ToolExit,
-    authenticate,
-    connect,
-    enable_tracking,
-    finish_request,
-    operands,
-    parse_options,
-    parse_timeout,
-    parse_ups,
-    prompt_password,
-    prompt_username,
-    run_tool,
-)
 
 PROG = "upscmd"
 
 
 def usage() -> str:
     """NUT's upscmd help text."""
-    return f"""Network UPS Tools upscmd {NUT_VERSION}
+    return f"""Network UPS Tools upscmd {tool.NUT_VERSION}
 
 usage: {PROG} [-h]
        {PROG} [-l <ups>]
@@ -47,7 +32,7 @@ Administration program to initiate instant commands on UPS hardware.
   -p <password>\tset password for command authentication
   -w            wait for the completion of command by the driver
                 and return its actual result from the device
-  -t <timeout>\tset a timeout when using -w (in seconds, default: {DEFAULT_TRACKING_TIMEOUT})
+  -t <timeout>\tset a timeout when using -w (in seconds, default: {tool.DEFAULT_TRACKING_TIMEOUT})
 
   <ups>\t\tUPS identifier - <upsname>[@<hostname>[:<port>]]
   <command>\tValid instant command - test.panel.start, etc.
@@ -55,12 +40,7 @@ Administration program to initiate instant commands on UPS hardware.
 
 
 def _print_commands(client: NutClient, ups: str) -> None:
-    try:
-        commands = client.list_cmd(ups)
-    except NutError as err:
-        raise ToolExit(
-            "Error: upsd is too old to support this query" if err.token == "UNKNOWN-COMMAND" else f"Error: {err}"
-        ) from None
+    commands = tool.list_or_exit(lambda: client.list_cmd(ups))
     print(f"Instant commands supported on UPS [{ups}]:\n")
     for command in commands:
         try:
@@ -70,48 +50,48 @@ def _print_commands(client: NutClient, ups: str) -> None:
 
 
 def _body(argv: Sequence[str]) -> None:
-    parsed = parse_options(PROG, argv, "lhu:p:t:wV")
+    parsed = tool.parse_options(PROG, argv, "lhu:p:t:wV")
     options: dict[str, str] = {}
     for flag, value in parsed or [("-h", "")]:
         if flag == "-t":
-            parse_timeout(value)
+            tool.parse_timeout(value)
         elif flag == "-V":
             # NUT prints the version through fatalx (stderr) and exits 0.
-            raise ToolExit(f"Network UPS Tools upscmd {NUT_VERSION}", 0)
+            raise tool.ToolExit(f"Network UPS Tools upscmd {tool.NUT_VERSION}", 0)
         elif flag == "-h":
             print(usage())
-            raise ToolExit(None, 0)
+            raise tool.ToolExit(None, 0)
         if flag:
             options[flag] = value
-    args = operands(parsed or [])
+    args = tool.operands(parsed or [])
     if not args:
         print(usage())
-        raise ToolExit(None, 0)
-    address = parse_ups(args[0], "  ")
+        raise tool.ToolExit(None, 0)
+    address = tool.parse_ups(args[0], "  ")
     assert address.ups is not None
-    with connect(address) as client:
+    with tool.connect(address) as client:
         if "-l" in options:
             _print_commands(client, address.ups)
             return
         if len(args) < 2:
             print(usage())
-            raise ToolExit(None, 0)
+            raise tool.ToolExit(None, 0)
         if "." not in args[1]:
-            raise ToolExit("Error: old command names are not supported")
+            raise tool.ToolExit("Error: old command names are not supported")
         user = options.get("-u")
         if user is None:
-            user = prompt_username(sys.stdin, on_eof="Error reading from stdin!")
+            user = tool.prompt_username(sys.stdin, on_eof="Error reading from stdin!")
         password = options.get("-p")
         if password is None:
-            password = prompt_password(sys.stdin)
-        authenticate(client, user, password)
+            password = tool.prompt_password(sys.stdin)
+        tool.authenticate(client, user, password)
         tracking = "-w" in options
         if tracking:
-            enable_tracking(client, "command")
-        timeout = parse_timeout(options["-t"]) if "-t" in options else DEFAULT_TRACKING_TIMEOUT
-        finish_request(client, ("INSTCMD", address.ups, *args[1:3]), "Instant command failed", tracking, timeout)
+            tool.enable_tracking(client, "command")
+        timeout = tool.parse_timeout(options["-t"]) if "-t" in options else tool.DEFAULT_TRACKING_TIMEOUT
+        tool.finish_request(client, ("INSTCMD", address.ups, *args[1:3]), "Instant command failed", tracking, timeout)
 
 
 def main(argv: Sequence[str]) -> int:
     """Run upscmd with NUT's arguments; returns the exit status."""
-    return run_tool(lambda: _body(argv))
+    return tool.run_tool(lambda: _body(argv))

@@ -64,13 +64,28 @@ def _port(text: str) -> int:
     return number
 
 
-def split_address(text: str | None) -> UpsAddress:
-    """Parse ``hostname[:port]`` or ``[ipv6]:port`` (NUT's ``upscli_splitaddr``)."""
+def _buffered(text: str | None, function: str) -> str:
+    """The text as NUT's 512-byte copy holds it; no text or an empty one is refused like NUT does."""
     if text is None:
         raise UpsNameError("")
-    text = text[:_BUFFER]
     if not text:
-        raise UpsNameError("upscli_splitaddr: can't parse empty string")
+        raise UpsNameError(f"{function}: can't parse empty string")
+    return text[:_BUFFER]
+
+
+def _split_first(text: str, separator: str, function: str) -> tuple[str, str | None]:
+    """NUT's pattern: the first token (strtok) and everything after the *first* separator (strchr), if any."""
+    token, _ = _strtok(text, separator)
+    if token is None:
+        # NUT crashes on a text made only of separators; we refuse it.
+        raise UpsNameError(f"{function}: can't parse empty string")
+    at = text.find(separator)
+    return token, None if at < 0 else text[at + 1 :]
+
+
+def split_address(text: str | None) -> UpsAddress:
+    """Parse ``hostname[:port]`` or ``[ipv6]:port`` (NUT's ``upscli_splitaddr``)."""
+    text = _buffered(text, "upscli_splitaddr")
     if text.startswith("["):
         if "]" not in text:
             raise UpsNameError("upscli_splitaddr: missing closing bracket in [domain literal]")
@@ -81,29 +96,15 @@ def split_address(text: str | None) -> UpsAddress:
         if not rest.startswith(":"):
             return UpsAddress(None, host, DEFAULT_PORT)
         return UpsAddress(None, host, _port(rest[1:]))
-    host, _ = _strtok(text, ":")
-    if host is None:
-        # NUT crashes on a text made only of ':'; we refuse it.
-        raise UpsNameError("upscli_splitaddr: can't parse empty string")
-    colon = text.find(":")
-    if colon < 0:
-        return UpsAddress(None, host, DEFAULT_PORT)
-    return UpsAddress(None, host, _port(text[colon + 1 :]))
+    host, port = _split_first(text, ":", "upscli_splitaddr")
+    return UpsAddress(None, host, DEFAULT_PORT if port is None else _port(port))
 
 
 def split_name(text: str | None) -> UpsAddress:
     """Parse ``upsname[@hostname[:port]]`` (NUT's ``upscli_splitname``)."""
-    if text is None:
-        raise UpsNameError("")
-    text = text[:_BUFFER]
-    if not text:
-        raise UpsNameError("upscli_splitname: can't parse empty string")
-    ups, _ = _strtok(text, "@")
-    if ups is None:
-        # NUT crashes on a text made only of '@'; we refuse it.
-        raise UpsNameError("upscli_splitname: can't parse empty string")
-    at = text.find("@")
-    if at < 0:
+    text = _buffered(text, "upscli_splitname")
+    ups, where = _split_first(text, "@", "upscli_splitname")
+    if where is None:
         return UpsAddress(ups, DEFAULT_HOST, DEFAULT_PORT)
-    where = split_address(text[at + 1 :])
-    return UpsAddress(ups, where.host, where.port)
+    address = split_address(where)
+    return UpsAddress(ups, address.host, address.port)

@@ -20,6 +20,7 @@ from appliance.clients.tool import (
     connect,
     enable_tracking,
     finish_request,
+    list_or_exit,
     operands,
     parse_options,
     parse_timeout,
@@ -142,12 +143,7 @@ def _print_type(client: NutClient, ups: str, var: str) -> None:
 
 
 def _print_writable(client: NutClient, ups: str) -> None:
-    try:
-        names = list(client.list_rw(ups))
-    except NutError as err:
-        raise ToolExit(
-            "Error: upsd is too old to support this query" if err.token == "UNKNOWN-COMMAND" else f"Error: {err}"
-        ) from None
+    names = list(list_or_exit(lambda: client.list_rw(ups)))
     for name in names:
         print(f"[{name}]")
         desc = _get(lambda var=name: client.get_desc(ups, var))
