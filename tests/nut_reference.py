@@ -5,7 +5,7 @@ Usage (any test, any helper)::
     from tests.nut_reference import start_nut_dummy, ADMIN
 
     def test_something(tmp_path):
-        with start_nut_dummy(tmp_path, "/work/shared/ddl/APC/some.dev") as nut:
+        with start_nut_dummy(tmp_path, DDL / "APC/some.dev") as nut:
             ...  # talk to nut.host:nut.port; the UPS is called nut.ups ("ups" unless you said otherwise)
 
 :func:`start_nut_dummy` writes ups.conf, upsd.conf (``LISTEN 127.0.0.1 <free port>``) and upsd.users into
@@ -36,7 +36,8 @@ from pathlib import Path
 UPSD = "/lib/nut/upsd"
 DUMMY_UPS = "/lib/nut/dummy-ups"
 HAVE_NUT = os.access(UPSD, os.X_OK) and os.access(DUMMY_UPS, os.X_OK)
-DDL = Path("/work/shared/ddl")
+# shared/ sits beside the checkout (../shared from the repo root), on developers' machines and in CI.
+DDL = Path(__file__).resolve().parents[2] / "shared" / "ddl"
 
 ADMIN = ("admin", "secret")
 MONITOR = ("monuser", "monpass")

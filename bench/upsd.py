@@ -1,0 +1,145 @@
+"""Benchmark: our upsd against Debian's NUT 2.8.0 upsd, same dump, same driver, same load generator, one run.
+
+Both servers read the very same Debian dummy-ups driver socket (a driver serves several clients), so the data
+is identical. Measures GET VAR at 1/10/100 connections and LIST VAR at 1/10 (requests/s, p50/p99 latency),
+then RSS idle and with 1000 idle connections, and prints ratios (ours / NUT; for latency and memory lower is
+better).
+
+    .venv/bin/python bench/upsd.py [--seconds 3] [--dump APC/...dev]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.loadgen import LoadResult, hold_idle, run_load  # noqa: E402
+from tests.nut_reference import DDL, free_port, start_nut_dummy  # noqa: E402
+
+DEFAULT_DUMP = "APC/APC__Smart-UPS_1000__usbhid-ups__2.6.0__01.dev"
+IDLE_CONNECTIONS = 1000
+
+
+def rss_mb(pid: int) -> float:
+    """Resident set size of a process in MiB (from /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def start_ours(statepath: Path, confdir: Path, port: int) -> subprocess.Popen[bytes]:
+    """Start our upsd on ``port``, reading the driver sockets in ``statepath``."""
+    confdir.mkdir(parents=True, exist_ok=True)
+    (confdir / "ups.conf").write_text((statepath / "ups.conf").read_text())
+    (confdir / "upsd.conf").write_text(f"LISTEN 127.0.0.1 {port}\nMAXCONN {IDLE_CONNECTIONS + 100}\n")
+    (confdir / "upsd.users").write_text("")
+    env = {**os.environ, "NUT_CONFPATH": str(confdir), "NUT_STATEPATH": str(statepath)}
+    log = (confdir / "ours.log").open("wb")
+    return subprocess.Popen(
+        [str(ROOT / ".venv/bin/appliance"), "upsd", "-F"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+
+
+async def wait_serving(port: int, timeout: float = 15.0) -> None:
+    """Return once the server answers GET VAR with real data."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET VAR ups ups.status\n")
+            line = await reader.readline()
+            writer.close()
+            if line.startswith(b"VAR") and b"WAIT" not in line:
+                return
+        except OSError:
+            pass
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"server on port {port} not serving after {timeout}s")
+
+
+def row(label: str, nut: LoadResult, ours: LoadResult) -> str:
+    """One table row with ratios."""
+    return (
+        f"{label:<22} {nut.rate:>9.0f} {ours.rate:>9.0f} {ours.rate / nut.rate:>6.2f}x | "
+        f"{nut.p50:>7.2f} {ours.p50:>7.2f} {nut.p50 / ours.p50:>6.1f}x | "
+        f"{nut.p99:>7.2f} {ours.p99:>7.2f} {nut.p99 / ours.p99:>6.1f}x"
+    )
+
+
+async def measure(nut_port: int, our_port: int, seconds: float) -> list[str]:
+    """Run every load case against both servers, alternating, and format the rows."""
+    cases = [
+        ("GET VAR", "GET VAR ups battery.charge", 1),
+        ("GET VAR", "GET VAR ups battery.charge", 10),
+        ("GET VAR", "GET VAR ups battery.charge", 100),
+        ("LIST VAR", "LIST VAR ups", 1),
+        ("LIST VAR", "LIST VAR ups", 10),
+    ]
+    lines = [
+        f"{'case':<22} {'NUT req/s':>9} {'ours':>9} {'ratio':>7} | "
+        f"{'NUT p50':>7} {'ours':>7} {'faster':>7} | {'NUT p99':>7} {'ours':>7} {'faster':>7}   (ms)"
+    ]
+    for name, request, conns in cases:
+        nut = await run_load("127.0.0.1", nut_port, request, conns, seconds)
+        ours = await run_load("127.0.0.1", our_port, request, conns, seconds)
+        lines.append(row(f"{name} x{conns}", nut, ours))
+    return lines
+
+
+async def memory(nut_pid: int, our_pid: int, nut_port: int, our_port: int) -> list[str]:
+    """RSS idle and with many idle connections held open on both servers."""
+    idle = (rss_mb(nut_pid), rss_mb(our_pid))
+    held = await hold_idle("127.0.0.1", nut_port, IDLE_CONNECTIONS)
+    held += await hold_idle("127.0.0.1", our_port, IDLE_CONNECTIONS)
+    await asyncio.sleep(0.5)
+    loaded = (rss_mb(nut_pid), rss_mb(our_pid))
+    for writer in held:
+        writer.close()
+    return [
+        f"RSS idle (MiB)            NUT {idle[0]:6.1f}  ours {idle[1]:6.1f}  ratio {idle[1] / idle[0]:.2f}",
+        f"RSS {IDLE_CONNECTIONS} idle conns (MiB) NUT {loaded[0]:6.1f}  ours {loaded[1]:6.1f}  "
+        f"ratio {loaded[1] / loaded[0]:.2f}",
+    ]
+
+
+def main() -> int:
+    """Run the benchmark and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=3.0, help="duration of each load case")
+    parser.add_argument("--dump", default=DEFAULT_DUMP, help="device dump under the shared DDL")
+    args = parser.parse_args()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 8192)), hard))
+    with tempfile.TemporaryDirectory() as tmp:
+        nut = start_nut_dummy(Path(tmp) / "nut", DDL / args.dump)
+        ours = None
+        try:
+            our_port = free_port()
+            ours = start_ours(nut.workdir, Path(tmp) / "ours", our_port)
+            asyncio.run(wait_serving(our_port))
+            assert nut.upsd is not None
+            print(f"dump: {args.dump}; {args.seconds:.0f} s per case; closed-loop clients, one request in flight")
+            lines = asyncio.run(measure(nut.port, our_port, args.seconds))
+            lines += asyncio.run(memory(nut.upsd.pid, ours.pid, nut.port, our_port))
+            print("\n".join(lines))
+        finally:
+            if ours is not None:
+                ours.terminate()
+                ours.wait(timeout=10)
+            nut.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
