@@ -43,7 +43,7 @@ _BLOCK = re.compile(r"#\s*(?P<subject>[A-Za-z0-9_.-]+):(?P<tag>COMMENT-BLOCK|COM
 
 @dataclass(frozen=True)
 class Assignment:
-    """``name: words...``: set a variable (an empty value deletes it, as in NUT)."""
+    """``name: words...``: set a variable."""
 
     name: str
     words: tuple[str, ...]

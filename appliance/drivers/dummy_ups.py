@@ -212,7 +212,7 @@ class DummyUps(Driver):
         if value and writable is not None and not _accepts(writable, value):
             logger.info("setvar: %r is not an allowed value of %s", value, name)
             return STAT_INVALID
-        self._store(name, [value])
+        self._store(name, [value], empty_deletes=True)
         return STAT_HANDLED
 
     async def shutdown(self) -> None:
@@ -259,13 +259,18 @@ class DummyUps(Driver):
         for entry in self._sequence.due():
             # dummy-ups leaves the driver.* collection to the driver core.
             if not entry.name.lower().startswith("driver."):
-                self._store(entry.name, list(entry.words))
+                self._store(entry.name, list(entry.words), empty_deletes=False)
 
     def _writable(self, name: str) -> Writable | None:
         return self._file.writable.get(name.lower()) if self._file is not None else None
 
-    def _store(self, name: str, words: list[str]) -> None:
-        """NUT's dummy-ups setvar: ups.status through the status builder, empty deletes, else value plus type."""
+    def _store(self, name: str, words: list[str], *, empty_deletes: bool) -> None:
+        """NUT's dummy-ups setvar: ups.status through the status builder, else the value plus its type.
+
+        An empty value deletes the variable when it comes from SET (as in NUT). From the file it is published
+        empty, as the dumped device reported it: NUT 2.8.0 instead reuses the previous line's value there (its
+        value buffer is not cleared), so ``ups.mfr:`` after ``ups.load: 14`` shows ``ups.mfr: 14``.
+        """
         if name.lower() == "ups.status":
             self.state.status_init()
             for token in " ".join(words).split():
@@ -273,7 +278,7 @@ class DummyUps(Driver):
             self.state.status_commit()
             return
         value = " ".join(words)[:MAX_VALUE]
-        if not value:
+        if not value and empty_deletes:
             self.state.del_info(name)
             return
         self.state.set_info(name, value)
