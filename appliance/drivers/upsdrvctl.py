@@ -110,14 +110,21 @@ class Controller:
         print(message, file=sys.stderr)
         self.failures += 1
 
-    def start(self, section: UpsSection) -> None:
-        """Launch one driver and wait for its socket."""
-        argv = driver_argv(section, self.control)
+    def planned(self, section: UpsSection, what: str, *extra: str) -> list[str] | None:
+        """The driver command to run, or None when there is none (a failure) or we only print it (-t)."""
+        argv = driver_argv(section, self.control, *extra)
         if argv is None:
-            self.fail(f"Can't start {section.name}: no driver named {section.driver}")
-            return
+            self.fail(f"Can't {what} {section.name}: no driver named {section.driver}")
+            return None
         if self.control.testing:
             print(f"exec: {' '.join(argv)}")
+            return None
+        return argv
+
+    def start(self, section: UpsSection) -> None:
+        """Launch one driver and wait for its socket."""
+        argv = self.planned(section, "start")
+        if argv is None:
             return
         python = argv[0] == sys.executable
         attempts = 1 if python else max(1, self.conf.maxretry)
@@ -166,12 +173,8 @@ class Controller:
         """Run every driver's killpower (-k), lowest sdorder first; sdorder -1 is skipped."""
         ordered = sorted((s for s in self.sections() if (s.sdorder or 0) >= 0), key=lambda s: s.sdorder or 0)
         for section in ordered:
-            argv = driver_argv(section, self.control, "-k")
+            argv = self.planned(section, "shut down", "-k")
             if argv is None:
-                self.fail(f"Can't shut down {section.name}: no driver named {section.driver}")
-                continue
-            if self.control.testing:
-                print(f"exec: {' '.join(argv)}")
                 continue
             result = subprocess.run(argv, stdin=subprocess.DEVNULL, check=False)
             if result.returncode != 0:
