@@ -557,7 +557,10 @@ async def _serve(settings: DriverSettings, cls: type[Driver]) -> int:
 
 
 def _help(cls: type[Driver] | None) -> str:
-    lines = [__doc__.split("\n\n")[1] if __doc__ else ""]
+    lines = [
+        "usage: appliance driver [DRIVER] (-a UPS | -s UPS) [OPTIONS]",
+        (__doc__ or "").split("::\n\n")[1].split("\n\n")[0],
+    ]
     if cls is not None and cls.options:
         lines.append(f"Options of {cls.name} for -x or ups.conf:")
         for spec in cls.options:
