@@ -106,4 +106,9 @@ class LineCodec:
                     events.append(line.words)
             if newline >= 0:
                 self._line_bytes = 0
+                if self._lexer.pending:
+                    # An unclosed quote (or a trailing backslash): NUT's parser would swallow the following lines
+                    # into this one; on a socket a newline always ends the message.
+                    events.append(ProtocolError("unclosed quote at end of line", chunk[:60]))
+                    self._lexer = Lexer()
         return events

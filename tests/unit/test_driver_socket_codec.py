@@ -45,3 +45,9 @@ def test_random_bytes_never_raise(data: bytes) -> None:
     codec = LineCodec()
     for i in range(0, len(data), 7):
         codec.receive(data[i : i + 7])
+
+
+def test_unclosed_quote_does_not_swallow_the_next_lines() -> None:
+    events = LineCodec().receive(b'SETINFO x "open\nPING\nDATAOK\n')
+    assert isinstance(events[0], ProtocolError)
+    assert events[1:] == [("PING",), ("DATAOK",)]
