@@ -54,7 +54,6 @@ def confdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         '[sim]\n  driver = dummy-ups\n  port = sim.dev\n  desc = "Simulated"\n'
         "  mode = dummy-loop\n  override.battery.charge = 42\n  default.ups.load = 7\n  ignorelb\n"
         "[other]\n  driver = usbhid-ups\n  port = auto\n"
-        "[typo]\n  driver = dummy-ups\n  port = x.dev\n  mod = dummy-loop\n"
     )
     return tmp_path
 
@@ -78,7 +77,6 @@ def test_settings_from_ups_conf(confdir: Path) -> None:
         (["-a", "nope"], "Section nope not found"),
         (["-a", "other"], "no Python driver named 'usbhid-ups'"),
         (["genericups", "-a", "sim"], "is for driver dummy-ups, but I'm genericups"),
-        (["-a", "typo"], "'mod' is not a valid variable name for driver dummy-ups"),
         (["-a", "sim", "-x", "mode=bogus"], "unknown mode 'bogus'"),
         (["-s", "x", "-x", "port=a.dev"], "name the driver first"),
         (["dummy-ups", "-s", "x"], "must specify a port"),
@@ -88,6 +86,15 @@ def test_settings_from_ups_conf(confdir: Path) -> None:
 def test_settings_errors_say_what_is_wrong(confdir: Path, argv: list[str], message: str) -> None:
     with pytest.raises(UsageError, match=message):
         resolve_settings(parse_args(argv))
+
+
+def test_any_error_in_ups_conf_stops_the_driver_with_file_line_and_hint(confdir: Path) -> None:
+    conf = confdir / "ups.conf"
+    conf.write_text(conf.read_text() + "[typo]\n  driver = dummy-ups\n  port = x.dev\n  mod = dummy-loop\n")
+    with pytest.raises(
+        UsageError, match=r"ups.conf:18: mod: not an option of driver dummy-ups \(did you mean 'mode'\?\)"
+    ):
+        resolve_settings(parse_args(["-a", "sim"]))
 
 
 def test_backoff_doubles_to_a_cap_and_resets() -> None:
