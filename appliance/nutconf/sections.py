@@ -58,12 +58,15 @@ def read_sections(text: str, path: str, diagnostics: list[Diagnostic]) -> Iterat
     for line in lexed_lines(text, path, diagnostics):
         words = line.words
         first = words[0]
-        if first.startswith("[") and first.endswith("]") and len(first) >= 2:
-            if len(words) > 1:
+        closing = next((i for i, w in enumerate(words) if w.endswith("]")), None) if first.startswith("[") else None
+        if closing is not None and len(" ".join(words[: closing + 1])) >= 2:
+            # "[my ups]" lexes as two words; NUT then silently drops the header and files what follows under the
+            # previous section. We keep it as one header so the parser can name the real problem.
+            if closing + 1 < len(words):
                 diagnostics.append(
                     Diagnostic(path, line.lineno, first, "text after a section header is ignored", severity="warning")
                 )
-            yield Header(first[1:-1], line.lineno)
+            yield Header(" ".join(words[: closing + 1])[1:-1], line.lineno)
         elif len(words) >= 2 and words[1] == "=":
             yield Entry(first, words[2:], line.lineno, True)
         else:
