@@ -79,8 +79,13 @@ class DriverLink:
     # -- status --------------------------------------------------------------------------------------
     @property
     def is_stale(self) -> bool:
-        """NUT's notion of stale data: not connected, dump not finished, DATASTALE, or silent past MAXAGE."""
-        if not self.connected or not self.dump_done or not self.state.data_ok:
+        """NUT's sstate_dead: not connected, DATASTALE after the dump, or silent for more than MAXAGE.
+
+        While the first dump is still arriving the data is not stale: ``ups.status`` reads ``WAIT``.
+        """
+        if not self.connected:
+            return True
+        if self.dump_done and not self.state.data_ok:
             return True
         return self.clock() - self.last_heard > self.maxage
 
@@ -114,6 +119,7 @@ class DriverLink:
             self.connected = True
             self.dump_done = False
             self.state.clear()
+            self.state.set_info("ups.status", "WAIT")  # as upsd does until the driver's dump arrives
             self.last_heard = self.last_ping = self.clock()
             self._forward(("CONNECTED",))
             try:
@@ -182,26 +188,25 @@ class DriverLink:
             log.debug("UPS [%s]: ignoring driver message %s", self.ups, verb)
 
     # -- requests to the driver ------------------------------------------------------------------------
-    async def send(self, words: tuple[str, ...]) -> bool:
-        """Send one message to the driver; False when it is not connected."""
-        if self._writer is None:
+    def send(self, words: tuple[str, ...]) -> bool:
+        """Queue one message to the driver; False when it is not connected."""
+        if self._writer is None or self._writer.is_closing():
             return False
         self._writer.write(format_message(words))
-        await self._writer.drain()
         return True
 
-    async def instcmd(self, command: str, param: str | None = None, tracking_id: str | None = None) -> bool:
+    def instcmd(self, command: str, param: str | None = None, tracking_id: str | None = None) -> bool:
         """Ask the driver to run an instant command; the result lands in :attr:`tracking` when tracked."""
         words = ["INSTCMD", command, *([param] if param is not None else [])]
         if tracking_id:
             words += ["TRACKING", tracking_id]
             self.tracking[tracking_id] = "PENDING"
-        return await self.send(tuple(words))
+        return self.send(tuple(words))
 
-    async def set_var(self, var: str, value: str, tracking_id: str | None = None) -> bool:
+    def set_var(self, var: str, value: str, tracking_id: str | None = None) -> bool:
         """Ask the driver to set a variable; the result lands in :attr:`tracking` when tracked."""
         words = ["SET", var, value]
         if tracking_id:
             words += ["TRACKING", tracking_id]
             self.tracking[tracking_id] = "PENDING"
-        return await self.send(tuple(words))
+        return self.send(tuple(words))

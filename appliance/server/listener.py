@@ -1,0 +1,204 @@
+"""upsd's network edge: asyncio listeners, one task per client, replies written with one send each.
+
+Protection against abuse: a request line longer than :data:`MAX_REQUEST` closes the connection; a client whose
+unsent output exceeds :data:`MAX_PENDING_OUTPUT` (it does not read) is dropped; MAXCONN bounds the number of
+clients; every client is handled in its own task, so a slow or silent one never delays the others.
+
+API for embedding (``appliance run`` uses it)::
+
+    server = await UpsdServer.start(config)      # config: ServerConfig (see appliance.server.daemon.load_config)
+    server.bound                                  # [(address, port), ...] actually listening
+    server.model                                  # the ServerModel: UPS entries with their driver links
+    server.reload(new_config)                     # SIGHUP semantics: clients stay connected
+    await server.close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from appliance.nutconf.upsd_conf import Listen
+from appliance.nutconf.upsd_users import User
+from appliance.protocol.driver_socket import LineCodec, ProtocolError
+from appliance.server.commands import Descriptions, ServerModel, Session, UpsEntry, dispatch, release
+from appliance.server.driver_link import DriverLink
+
+log = logging.getLogger(__name__)
+
+MAX_REQUEST = 8192
+MAX_PENDING_OUTPUT = 1 << 20
+READ_SIZE = 16384
+
+
+@dataclass
+class UpsDefinition:
+    """What upsd needs to know of one UPS from ups.conf."""
+
+    name: str
+    driver: str
+    desc: str | None = None
+
+
+@dataclass
+class ServerConfig:
+    """Everything upsd reads from its config files, resolved."""
+
+    listen: list[Listen]
+    ups: list[UpsDefinition]
+    users: dict[str, User]
+    statepath: Path
+    maxage: int = 15
+    maxconn: int = 1024
+    certfile: str | None = None
+    descriptions: Descriptions = field(default_factory=Descriptions)
+
+
+def _tls_context(certfile: str | None) -> ssl.SSLContext | None:
+    if not certfile:
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(certfile)
+    return context
+
+
+class UpsdServer:
+    """A running upsd: listeners, clients and one driver link per UPS."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.model = ServerModel(users=config.users, descriptions=config.descriptions)
+        self.tls = _tls_context(config.certfile)
+        self.model.tls_available = self.tls is not None
+        self.bound: list[tuple[str, int]] = []
+        self._servers: list[asyncio.Server] = []
+        self._clients: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    async def start(cls, config: ServerConfig) -> UpsdServer:
+        """Connect to the drivers and open every LISTEN address; raise OSError if none can be bound."""
+        server = cls(config)
+        server._sync_ups(config)
+        for listen in config.listen:
+            try:
+                srv = await asyncio.start_server(server._client, listen.address, listen.port, reuse_address=True)
+            except OSError as exc:
+                log.error("not listening on %s port %s: %s", listen.address, listen.port, exc.strerror or exc)
+                continue
+            server._servers.append(srv)
+            for sock in srv.sockets:
+                address, port = sock.getsockname()[:2]
+                server.bound.append((address, port))
+                log.info("listening on %s port %s", address, port)
+        if not server._servers:
+            await server.close()
+            raise OSError("no listening interface available")
+        return server
+
+    def _sync_ups(self, config: ServerConfig) -> None:
+        wanted = {u.name.lower(): u for u in config.ups}
+        for key in list(self.model.ups):
+            if key not in wanted:
+                entry = self.model.ups.pop(key)
+                log.info("UPS [%s] removed from ups.conf", entry.name)
+                self._background(entry.link.close())
+        for key, definition in wanted.items():
+            socket = config.statepath / f"{definition.driver}-{definition.name}"
+            entry = self.model.ups.get(key)
+            if entry is not None and entry.link.socket_path == socket:
+                entry.desc = definition.desc
+                continue
+            if entry is not None:
+                self._background(entry.link.close())
+            link = DriverLink(definition.name, socket, maxage=config.maxage)
+            self.model.ups[key] = UpsEntry(definition.name, link, definition.desc)
+            link.start()
+
+    def _background(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def reload(self, config: ServerConfig) -> None:
+        """Apply a new configuration (users, UPS list, descriptions) without dropping clients."""
+        self.config = config
+        self.model.users = config.users
+        self._sync_ups(config)
+        log.info("configuration reloaded: %d UPS, %d users", len(config.ups), len(config.users))
+
+    async def close(self) -> None:
+        """Stop listening, disconnect clients and driver links."""
+        for srv in self._servers:
+            srv.close()
+        for task in list(self._clients):
+            task.cancel()
+        for task in list(self._clients):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for entry in self.model.ups.values():
+            await entry.link.close()
+        for srv in self._servers:
+            with contextlib.suppress(Exception):
+                await srv.wait_closed()
+
+    # -- one client ---------------------------------------------------------------------------------
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if len(self.model.sessions) >= self.config.maxconn:
+            log.warning("MAXCONN (%d) reached: refusing a connection", self.config.maxconn)
+            writer.close()
+            return
+        peer = writer.get_extra_info("peername") or ("?", 0)
+        session = Session(addr=str(peer[0]))
+        self.model.sessions.append(session)
+        if task is not None:
+            self._clients.add(task)
+        try:
+            await self._serve(session, reader, writer)
+        except (ConnectionError, OSError, ssl.SSLError) as exc:
+            log.debug("client %s: %s", session.addr, exc)
+        finally:
+            release(self.model, session)
+            if task is not None:
+                self._clients.discard(task)
+            writer.close()
+
+    async def _serve(self, session: Session, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        codec = LineCodec(max_line=MAX_REQUEST)
+        while not session.closing:
+            data = await reader.read(READ_SIZE)
+            if not data:
+                return
+            replies: list[str] = []
+            for event in codec.receive(data):
+                if isinstance(event, ProtocolError):
+                    if event.reason.startswith("line longer"):
+                        log.info("client %s sent an over-long request: closing", session.addr)
+                        session.closing = True
+                        break
+                    # NUT logs "Parse error on sock" and sends nothing back
+                    log.info("Parse error on sock from %s: %s", session.addr, event.reason)
+                    continue
+                replies.append(dispatch(self.model, session, event))
+                if session.closing or session.start_tls:
+                    break
+            if replies:
+                writer.write("".join(replies).encode("latin-1", "replace"))
+                transport = writer.transport
+                if transport.get_write_buffer_size() > MAX_PENDING_OUTPUT:
+                    log.warning("client %s does not read its replies: dropping it", session.addr)
+                    return
+                await writer.drain()
+            if session.start_tls:
+                session.start_tls = False
+                assert self.tls is not None
+                await writer.start_tls(self.tls)
+                session.tls = True
