@@ -59,13 +59,23 @@ class _State(Enum):
 class Lexer:
     """Incremental NUT tokenizer (sans-IO): :meth:`feed` text, receive complete :class:`Line` objects.
 
-    Empty lines (no words, no error) are not returned. ``lineno`` counts physical lines and names the
+    Empty lines (no words, no error) are returned only with ``keep_empty`` (upsd answers them).
+    ``lineno`` counts physical lines and names the
     line where a logical line began.
     """
 
-    def __init__(self, *, arg_limit: int = ARG_LIMIT, word_limit: int = WORD_LIMIT, first_line: int = 1) -> None:
+    def __init__(
+        self,
+        *,
+        arg_limit: int = ARG_LIMIT,
+        word_limit: int = WORD_LIMIT,
+        first_line: int = 1,
+        keep_empty: bool = False,
+    ) -> None:
         self.arg_limit = arg_limit
         self.word_limit = word_limit
+        self.keep_empty = keep_empty
+        self._after_error = False
         self._physical = first_line
         self._reset(first_line)
 
@@ -92,7 +102,7 @@ class Lexer:
         done: list[Line] = []
         for ch in text:
             line = self._step(ch)
-            if line is not None and (line.words or line.error):
+            if line is not None and (line.words or line.error or self.keep_empty):
                 done.append(line)
         return done
 
@@ -145,7 +155,13 @@ class Lexer:
         if state is _State.FIND_WORD_START:
             return self._find_word_start(ch)
         if state is _State.FIND_EOL:
-            return self._emit() if newline else None
+            if not newline:
+                return None
+            if self._after_error:  # the tail of a line already reported as an error is not a line of its own
+                self._after_error = False
+                self._reset(self._physical)
+                return None
+            return self._emit()
         if state is _State.QUOTE_COLLECT:
             if ch == "#":
                 self._end_word()
@@ -154,6 +170,7 @@ class Lexer:
                 # in it) bleeds into the next lines. We skip to the end of the physical line instead.
                 if not newline:
                     self._state = _State.FIND_EOL
+                    self._after_error = True
                 return line
             if ch == '"':
                 self._end_word()

@@ -71,9 +71,10 @@ def _is_plain(word: str) -> bool:
 class LineCodec:
     """Incremental decoder: :meth:`receive` bytes, get messages (word tuples) or :class:`ProtocolError`."""
 
-    def __init__(self, max_line: int = MAX_LINE) -> None:
+    def __init__(self, max_line: int = MAX_LINE, *, keep_empty: bool = False) -> None:
         self.max_line = max_line
-        self._lexer = Lexer()
+        self.keep_empty = keep_empty
+        self._lexer = Lexer(keep_empty=keep_empty)
         self._line_bytes = 0
         self._discarding = False
 
@@ -95,7 +96,7 @@ class LineCodec:
             self._line_bytes += len(chunk)
             if self._line_bytes > self.max_line:
                 events.append(ProtocolError(f"line longer than {self.max_line} bytes dropped", chunk[:60]))
-                self._lexer = Lexer()
+                self._lexer = Lexer(keep_empty=self.keep_empty)
                 self._line_bytes = 0
                 self._discarding = newline < 0
                 continue
@@ -110,5 +111,5 @@ class LineCodec:
                     # An unclosed quote (or a trailing backslash): NUT's parser would swallow the following lines
                     # into this one; on a socket a newline always ends the message.
                     events.append(ProtocolError("unclosed quote at end of line", chunk[:60]))
-                    self._lexer = Lexer()
+                    self._lexer = Lexer(keep_empty=self.keep_empty)
         return events

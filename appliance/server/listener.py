@@ -172,7 +172,7 @@ class UpsdServer:
             writer.close()
 
     async def _serve(self, session: Session, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        codec = LineCodec(max_line=MAX_REQUEST)
+        codec = LineCodec(max_line=MAX_REQUEST, keep_empty=True)  # NUT answers an empty line
         while not session.closing:
             data = await reader.read(READ_SIZE)
             if not data:
