@@ -41,7 +41,7 @@ def test_replica_matches_what_debian_upsd_serves_and_survives_a_driver_restart(t
             assert {v.name: v.value for v in link.state.variables()} == expected
             assert link.state.commands() == sorted(commands)
             # TRACKING round trip through Debian's driver
-            assert await link.set_var("ups.delay.shutdown", "45", tracking_id="t-1")
+            assert link.set_var("ups.delay.shutdown", "45", tracking_id="t-1")
             await wait_for(lambda: link.tracking.get("t-1") not in (None, "PENDING"))
             assert link.tracking["t-1"] == "SUCCESS"
             await wait_for(lambda: link.state.get("ups.delay.shutdown") == "45")
