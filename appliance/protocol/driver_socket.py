@@ -10,6 +10,7 @@ codec resynchronises at the next newline, so a misbehaving peer can never grow o
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -64,6 +65,14 @@ def format_messages(messages: Iterable[Sequence[str]]) -> bytes:
     return b"".join(format_message(m) for m in messages)
 
 
+_SIMPLE = re.compile(r"[ \t\r!$-<>-\[\]-~]*\n")
+
+
+def _is_simple(chunk: str) -> bool:
+    """True for a line the lexer would merely split on whitespace (and within NUT's word limits)."""
+    return _SIMPLE.fullmatch(chunk) is not None and len(chunk) <= 512 and chunk.count(" ") + chunk.count("\t") < 32
+
+
 def _is_plain(word: str) -> bool:
     return bool(word) and all(" " < c < "\x7f" and c not in '#\\"=' for c in word)
 
@@ -99,6 +108,14 @@ class LineCodec:
                 self._lexer = Lexer(keep_empty=self.keep_empty)
                 self._line_bytes = 0
                 self._discarding = newline < 0
+                continue
+            if newline >= 0 and not self._lexer.pending and _is_simple(chunk):
+                # Fast path: no quote, escape, comment or '=' and only printable ASCII: the state machine would
+                # give exactly the whitespace-separated words, so skip it (this is most of upsd's traffic).
+                words = tuple(chunk.split())
+                if words or self.keep_empty:
+                    events.append(words)
+                self._line_bytes = 0
                 continue
             for line in self._lexer.feed(chunk):
                 if line.error:

@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 
 MAX_REQUEST = 8192
 MAX_PENDING_OUTPUT = 1 << 20
-READ_SIZE = 16384
 
 
 @dataclass
@@ -79,7 +78,7 @@ class UpsdServer:
         self.model.tls_available = self.tls is not None
         self.bound: list[tuple[str, int]] = []
         self._servers: list[asyncio.Server] = []
-        self._clients: set[asyncio.Task[None]] = set()
+        self.connections: set[ClientProtocol] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
     @classmethod
@@ -89,7 +88,9 @@ class UpsdServer:
         server._sync_ups(config)
         for listen in config.listen:
             try:
-                srv = await asyncio.start_server(server._client, listen.address, listen.port, reuse_address=True)
+                srv = await asyncio.get_running_loop().create_server(
+                    server._accept, listen.address, listen.port, reuse_address=True
+                )
             except OSError as exc:
                 log.error("not listening on %s port %s: %s", listen.address, listen.port, exc.strerror or exc)
                 continue
@@ -127,6 +128,25 @@ class UpsdServer:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def start_tls(self, client: ClientProtocol) -> None:
+        """Upgrade a client to TLS after its ``OK STARTTLS`` went out."""
+        assert self.tls is not None and client.transport is not None
+
+        async def upgrade() -> None:
+            assert client.transport is not None and self.tls is not None
+            try:
+                transport = await asyncio.get_running_loop().start_tls(
+                    client.transport, client, self.tls, server_side=True
+                )
+            except (OSError, ssl.SSLError) as exc:
+                log.info("TLS handshake with %s failed: %s", client.session.addr if client.session else "?", exc)
+                client.transport.abort()
+                return
+            if transport is not None:
+                client.upgraded(transport)
+
+        self._background(upgrade())
+
     def reload(self, config: ServerConfig) -> None:
         """Apply a new configuration (users, UPS list, descriptions) without dropping clients."""
         self.config = config
@@ -138,67 +158,94 @@ class UpsdServer:
         """Stop listening, disconnect clients and driver links."""
         for srv in self._servers:
             srv.close()
-        for task in list(self._clients):
-            task.cancel()
-        for task in list(self._clients):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for connection in list(self.connections):
+            if connection.transport is not None:
+                connection.transport.abort()
         for entry in self.model.ups.values():
             await entry.link.close()
         for srv in self._servers:
             with contextlib.suppress(Exception):
                 await srv.wait_closed()
 
-    # -- one client ---------------------------------------------------------------------------------
-    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if len(self.model.sessions) >= self.config.maxconn:
-            log.warning("MAXCONN (%d) reached: refusing a connection", self.config.maxconn)
-            writer.close()
-            return
-        peer = writer.get_extra_info("peername") or ("?", 0)
-        session = Session(addr=str(peer[0]))
-        self.model.sessions.append(session)
-        if task is not None:
-            self._clients.add(task)
-        try:
-            await self._serve(session, reader, writer)
-        except (ConnectionError, OSError, ssl.SSLError) as exc:
-            log.debug("client %s: %s", session.addr, exc)
-        finally:
-            release(self.model, session)
-            if task is not None:
-                self._clients.discard(task)
-            writer.close()
+    # -- clients ------------------------------------------------------------------------------------
+    def _accept(self) -> asyncio.Protocol:
+        return ClientProtocol(self)
 
-    async def _serve(self, session: Session, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        codec = LineCodec(max_line=MAX_REQUEST, keep_empty=True)  # NUT answers an empty line
-        while not session.closing:
-            data = await reader.read(READ_SIZE)
-            if not data:
-                return
-            replies: list[str] = []
-            for event in codec.receive(data):
-                if isinstance(event, ProtocolError):
-                    if event.reason.startswith("line longer"):
-                        log.info("client %s sent an over-long request: closing", session.addr)
-                        session.closing = True
-                        break
-                    # NUT logs "Parse error on sock" and sends nothing back
-                    log.info("Parse error on sock from %s: %s", session.addr, event.reason)
-                    continue
-                replies.append(dispatch(self.model, session, event))
-                if session.closing or session.start_tls:
+
+class ClientProtocol(asyncio.Protocol):
+    """One client connection: requests in, replies out, each batch of replies in one write.
+
+    A Protocol rather than streams: upsd's traffic is many tiny requests, and this path costs a fraction of a
+    StreamReader/StreamWriter round trip.
+    """
+
+    def __init__(self, server: UpsdServer) -> None:
+        self.server = server
+        self.model = server.model
+        self.codec = LineCodec(max_line=MAX_REQUEST, keep_empty=True)  # NUT answers an empty line too
+        self.session: Session | None = None
+        self.transport: asyncio.Transport | None = None
+        self.paused = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Register the client, or refuse it past MAXCONN."""
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        if len(self.model.sessions) >= self.server.config.maxconn:
+            log.warning("MAXCONN (%d) reached: refusing a connection", self.server.config.maxconn)
+            transport.close()
+            return
+        peer = transport.get_extra_info("peername") or ("?", 0)
+        self.session = Session(addr=str(peer[0]))
+        self.model.sessions.append(self.session)
+        self.server.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Forget the client and its login."""
+        if self.session is not None:
+            release(self.model, self.session)
+        self.server.connections.discard(self)
+
+    def pause_writing(self) -> None:
+        """The client stopped reading; drop it if its backlog keeps growing (see data_received)."""
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        """The client reads again."""
+        self.paused = False
+
+    def data_received(self, data: bytes) -> None:
+        """Answer every complete request in ``data`` with one write."""
+        session, transport = self.session, self.transport
+        if session is None or transport is None or session.closing:
+            return
+        replies: list[str] = []
+        for event in self.codec.receive(data):
+            if isinstance(event, ProtocolError):
+                if event.reason.startswith("line longer"):
+                    log.info("client %s sent an over-long request: closing", session.addr)
+                    session.closing = True
                     break
-            if replies:
-                writer.write("".join(replies).encode("latin-1", "replace"))
-                transport = writer.transport
-                if transport.get_write_buffer_size() > MAX_PENDING_OUTPUT:
-                    log.warning("client %s does not read its replies: dropping it", session.addr)
-                    return
-                await writer.drain()
-            if session.start_tls:
-                session.start_tls = False
-                assert self.tls is not None
-                await writer.start_tls(self.tls)
-                session.tls = True
+                # NUT logs "Parse error on sock" and sends nothing back
+                log.info("Parse error on sock from %s: %s", session.addr, event.reason)
+                continue
+            replies.append(dispatch(self.model, session, event))
+            if session.closing or session.start_tls:
+                break
+        if replies:
+            transport.write("".join(replies).encode("latin-1", "replace"))
+            if self.paused and transport.get_write_buffer_size() > MAX_PENDING_OUTPUT:
+                log.warning("client %s does not read its replies: dropping it", session.addr)
+                transport.abort()
+                return
+        if session.closing:
+            transport.close()
+        elif session.start_tls:
+            session.start_tls = False
+            self.server.start_tls(self)
+
+    def upgraded(self, transport: asyncio.Transport) -> None:
+        """The TLS handshake is done: talk through the new transport."""
+        self.transport = transport
+        if self.session is not None:
+            self.session.tls = True

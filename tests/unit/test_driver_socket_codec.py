@@ -51,3 +51,13 @@ def test_unclosed_quote_does_not_swallow_the_next_lines() -> None:
     events = LineCodec().receive(b'SETINFO x "open\nPING\nDATAOK\n')
     assert isinstance(events[0], ProtocolError)
     assert events[1:] == [("PING",), ("DATAOK",)]
+
+
+@given(st.text(alphabet=st.characters(min_codepoint=0x09, max_codepoint=0x7F), max_size=80))
+def test_fast_path_agrees_with_the_state_machine(text: str) -> None:
+    from appliance.nutconf.lexer import Lexer
+
+    line = text.replace("\n", " ") + "\n"
+    expected = [ln.words for ln in Lexer(keep_empty=True).feed(line) if not ln.error]
+    got = [e for e in LineCodec(keep_empty=True).receive(line.encode()) if not isinstance(e, ProtocolError)]
+    assert got == expected
