@@ -130,3 +130,32 @@ def test_driver_after_upsd_then_reload_and_stop_through_the_pid_file(tmp_path: P
             if proc is not None and proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+def test_ipv4_and_ipv6_listeners_and_maxconn(tmp_path: Path) -> None:
+    port4, port6 = free_port(), free_port()
+    (tmp_path / "a.dev").write_bytes(DUMP.read_bytes())
+    (tmp_path / "ups.conf").write_text(f"[ups]\n  driver = dummy-ups\n  port = {tmp_path / 'a.dev'}\n")
+    (tmp_path / "upsd.conf").write_text(f"LISTEN 127.0.0.1 {port4}\nLISTEN ::1 {port6}\nMAXCONN 3\n")
+    env = {"NUT_CONFPATH": str(tmp_path), "NUT_STATEPATH": str(tmp_path)}
+    upsd = appliance("upsd", env=env)
+    try:
+        wait_for(lambda: request(port4, "VER")[0].startswith("Network UPS Tools"))
+        with socket.create_connection(("::1", port6), timeout=5) as v6:
+            v6.sendall(b"LIST UPS\n")
+            assert v6.recv(200).startswith(b"BEGIN LIST UPS\nUPS ups ")
+            held = [socket.create_connection(("127.0.0.1", port4), timeout=5) for _ in range(2)]
+            for sock in held:  # make sure the server has accepted them
+                sock.sendall(b"VER\n")
+                sock.recv(100)
+            with socket.create_connection(("127.0.0.1", port4), timeout=5) as extra:
+                try:  # past MAXCONN: closed at once, unanswered
+                    extra.sendall(b"VER\n")
+                    assert extra.recv(100) == b""
+                except ConnectionResetError:
+                    pass
+            for sock in held:
+                sock.close()
+    finally:
+        upsd.send_signal(signal.SIGTERM)
+        assert upsd.wait(timeout=15) == 0
