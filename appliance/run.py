@@ -23,6 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from appliance import eventloop
 from appliance.drivers.dummy_ups import DEFAULT_SEQUENCE
 from appliance.drivers.upsdrvctl import Control, driver_argv
 from appliance.nutconf.diagnostics import ConfigError
@@ -123,7 +124,7 @@ def main(argv: list[str]) -> int:
                 flush=True,
             )
         try:
-            return asyncio.run(run(confdir, statepath))
+            return eventloop.run(run(confdir, statepath))
         except (ConfigError, StartupError) as exc:
             print(exc, file=sys.stderr)
             return 1

@@ -21,7 +21,7 @@ import signal
 import sys
 from pathlib import Path
 
-from appliance import __version__
+from appliance import __version__, eventloop
 from appliance.nutconf.diagnostics import ConfigError
 from appliance.nutconf.paths import config_dir, state_dir
 from appliance.nutconf.ups_conf import load_ups_conf
@@ -183,7 +183,7 @@ def main(argv: list[str]) -> int:
     )
     try:
         drop_privileges(user)
-        return asyncio.run(run_server(None, family, write_pid=foreground != 1))
+        return eventloop.run(run_server(None, family, write_pid=foreground != 1))
     except (ConfigError, StartupError) as exc:
         print(exc, file=sys.stderr)
         return 1

@@ -22,7 +22,7 @@ import ssl
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from appliance.nutconf.upsd_conf import Listen
 from appliance.nutconf.upsd_users import User
@@ -189,11 +189,10 @@ class ClientProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Register the client, or refuse it past MAXCONN."""
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
         if len(self.model.sessions) >= self.server.config.maxconn:
             log.warning("MAXCONN (%d) reached: refusing a connection", self.server.config.maxconn)
-            transport.close()
+            self.transport.close()
             return
         peer = transport.get_extra_info("peername") or ("?", 0)
         self.session = Session(addr=str(peer[0]))
