@@ -316,6 +316,9 @@ def _instcmd(model: ServerModel, session: Session, args: list[str]) -> str:
 
 
 # -- sessions and authentication ----------------------------------------------------------------------
+Handler = Callable[[ServerModel, Session, list[str]], str]
+
+
 def _one_arg(handler: Callable[[ServerModel, Session, str], str]) -> Callable[[ServerModel, Session, list[str]], str]:
     def wrapped(model: ServerModel, session: Session, args: list[str]) -> str:
         return handler(model, session, args[0]) if len(args) == 1 else err("INVALID-ARGUMENT")
@@ -330,20 +333,17 @@ def _no_args(reply: Callable[[ServerModel, Session], str]) -> Callable[[ServerMo
     return wrapped
 
 
-@_one_arg
-def _username(model: ServerModel, session: Session, name: str) -> str:
-    if session.username is not None:
-        return err("ALREADY-SET-USERNAME")
-    session.username = name
-    return "OK\n"
+def _credential(attr: str, token: str) -> Handler:
+    """USERNAME and PASSWORD: each may be given once per connection."""
 
+    @_one_arg
+    def handler(model: ServerModel, session: Session, value: str) -> str:
+        if getattr(session, attr) is not None:
+            return err(token)
+        setattr(session, attr, value)
+        return "OK\n"
 
-@_one_arg
-def _password(model: ServerModel, session: Session, password: str) -> str:
-    if session.password is not None:
-        return err("ALREADY-SET-PASSWORD")
-    session.password = password
-    return "OK\n"
+    return handler
 
 
 @_one_arg
@@ -403,8 +403,6 @@ def _starttls(model: ServerModel, session: Session, args: list[str]) -> str:
     return "OK STARTTLS\n"
 
 
-Handler = Callable[[ServerModel, Session, list[str]], str]
-
 # verb -> (handler, needs USERNAME and PASSWORD first)
 COMMANDS: dict[str, tuple[Handler, bool]] = {
     "VER": (_no_args(lambda model, session: VER_LINE + "\n"), False),
@@ -414,8 +412,8 @@ COMMANDS: dict[str, tuple[Handler, bool]] = {
     "STARTTLS": (_starttls, False),
     "GET": (_get, False),
     "LIST": (_list, False),
-    "USERNAME": (_username, False),
-    "PASSWORD": (_password, False),
+    "USERNAME": (_credential("username", "ALREADY-SET-USERNAME"), False),
+    "PASSWORD": (_credential("password", "ALREADY-SET-PASSWORD"), False),
     "LOGIN": (_login, True),
     "LOGOUT": (_no_args(_logout_reply), False),
     "PRIMARY": (_primary, True),
