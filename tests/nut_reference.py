@@ -130,7 +130,7 @@ def _wait_until(check: Callable[[], bool], deadline: float, what: str, workdir: 
     raise RuntimeError(f"NUT reference: {what} not ready after {START_TIMEOUT}s\n{_log_tail(workdir)}")
 
 
-def _upsd_serves(port: int, upses: list[str]) -> bool:
+def upsd_serves(port: int, upses: list[str]) -> bool:
     """True once upsd has every driver's full dump (upsd shows ``ups.status: WAIT`` until DUMPDONE)."""
     for ups in upses:
         try:
@@ -188,7 +188,7 @@ def start_nut_dummy(
             )
             _wait_until((workdir / f"dummy-ups-{name}").exists, deadline, f"dummy-ups {name}", workdir)
         reference.upsd = _spawn([UPSD, "-u", "root", "-F"], env, workdir / "upsd.log")
-        _wait_until(lambda: _upsd_serves(port, list(devices)), deadline, "upsd", workdir)
+        _wait_until(lambda: upsd_serves(port, list(devices)), deadline, "upsd", workdir)
     except BaseException:
         reference.stop()
         raise

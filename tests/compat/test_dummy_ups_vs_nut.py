@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from appliance.drivers.dev_file import Assignment, decode, parse_dev_file
-from tests.nut_reference import ADMIN, DDL, DEFAULT_USERS, HAVE_NUT, UPSD, free_port
+from tests.nut_reference import ADMIN, DDL, DEFAULT_USERS, HAVE_NUT, UPSD, free_port, upsd_serves
 
 pytestmark = pytest.mark.skipif(not HAVE_NUT, reason="Debian's NUT binaries are not installed")
 
@@ -98,16 +98,6 @@ def _wait(check: Callable[[], bool], what: str, pairs: Pairs) -> None:
     raise AssertionError(f"{what} not ready\n{pairs.log()}")
 
 
-def _serving(port: int, ups: str) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-            sock.sendall(f"GET VAR {ups} ups.status\n".encode())
-            reply = sock.makefile("rb").readline()
-    except OSError:
-        return False
-    return reply.startswith(b"VAR ") and not reply.rstrip().endswith(b'"WAIT"')
-
-
 def start_pairs(workdir: Path, dumps: list[Path]) -> Pairs:
     """Write the config, start both drivers for every dump, then upsd; return once upsd serves them all."""
     sections = []
@@ -140,7 +130,7 @@ def start_pairs(workdir: Path, dumps: list[Path]) -> Pairs:
             _wait((workdir / f"dummy-ups-{ups}").exists, f"driver {ups}", pairs)
         spawn([UPSD, "-u", "root", "-F"], "upsd.log")
         for ups in names:
-            _wait(lambda ups=ups: _serving(pairs.port, ups), f"upsd serving {ups}", pairs)
+            _wait(lambda ups=ups: upsd_serves(pairs.port, [ups]), f"upsd serving {ups}", pairs)
     except BaseException:
         pairs.stop()
         raise

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.nut_reference import DDL, HAVE_NUT, free_port
+from tests.nut_reference import DDL, HAVE_NUT, free_port, upsd_serves
 
 pytestmark = pytest.mark.skipif(not HAVE_NUT, reason="Debian's nut-client is not installed")
 
@@ -53,17 +53,9 @@ class Stack:
 
 def _wait_serving(port: int, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-                sock.sendall(b"GET VAR ups ups.status\n")
-                reply = sock.makefile("rb").readline()
-            if reply.startswith(b"VAR") and b"WAIT" not in reply:
-                return
-        except OSError:
-            pass
+    while not upsd_serves(port, ["ups"]):
+        assert time.monotonic() < deadline, f"our stack is not serving on port {port}"
         time.sleep(0.1)
-    raise AssertionError(f"our stack is not serving on port {port}")
 
 
 def start_stack(confdir: Path, extra_upsd_conf: str = "") -> Stack:
