@@ -77,6 +77,7 @@ def load_config(confdir: Path | None = None, family: str | None = None) -> Serve
         users=users,
         statepath=state_dir(upsd.statepath),
         maxage=upsd.maxage,
+        trackingdelay=upsd.trackingdelay,
         maxconn=upsd.maxconn,
         certfile=upsd.certfile,
         descriptions=Descriptions(),

@@ -40,6 +40,7 @@ class DriverLink:
         socket_path: str | Path,
         *,
         maxage: float = 15.0,
+        trackingdelay: float = 3600.0,
         clock: Callable[[], float] = time.monotonic,
         reconnect_delay: float = RECONNECT_DELAY,
     ) -> None:
@@ -54,6 +55,8 @@ class DriverLink:
         self.last_heard = 0.0
         self.last_ping = 0.0
         self.tracking: dict[str, str] = {}
+        self.trackingdelay = trackingdelay
+        self._tracking_since: dict[str, float] = {}
         self._writer: asyncio.StreamWriter | None = None
         self._listeners: list[LinkListener] = []
         self._task: asyncio.Task[None] | None = None
@@ -197,16 +200,20 @@ class DriverLink:
 
     def instcmd(self, command: str, param: str | None = None, tracking_id: str | None = None) -> bool:
         """Ask the driver to run an instant command; the result lands in :attr:`tracking` when tracked."""
-        words = ["INSTCMD", command, *([param] if param is not None else [])]
-        if tracking_id:
-            words += ["TRACKING", tracking_id]
-            self.tracking[tracking_id] = "PENDING"
-        return self.send(tuple(words))
+        return self._request(["INSTCMD", command, *([param] if param is not None else [])], tracking_id)
 
     def set_var(self, var: str, value: str, tracking_id: str | None = None) -> bool:
         """Ask the driver to set a variable; the result lands in :attr:`tracking` when tracked."""
-        words = ["SET", var, value]
+        return self._request(["SET", var, value], tracking_id)
+
+    def _request(self, words: list[str], tracking_id: str | None) -> bool:
         if tracking_id:
+            now = self.clock()
+            # NUT forgets tracking results TRACKINGDELAY seconds after the request
+            for old in [k for k, t in self._tracking_since.items() if now - t > self.trackingdelay]:
+                self.tracking.pop(old, None)
+                del self._tracking_since[old]
             words += ["TRACKING", tracking_id]
             self.tracking[tracking_id] = "PENDING"
+            self._tracking_since[tracking_id] = now
         return self.send(tuple(words))

@@ -54,6 +54,7 @@ class ServerConfig:
     users: dict[str, User]
     statepath: Path
     maxage: int = 15
+    trackingdelay: int = 3600
     maxconn: int = 1024
     certfile: str | None = None
     descriptions: Descriptions = field(default_factory=Descriptions)
@@ -119,7 +120,7 @@ class UpsdServer:
                 continue
             if entry is not None:
                 self._background(entry.link.close())
-            link = DriverLink(definition.name, socket, maxage=config.maxage)
+            link = DriverLink(definition.name, socket, maxage=config.maxage, trackingdelay=config.trackingdelay)
             self.model.ups[key] = UpsEntry(definition.name, link, definition.desc)
             link.start()
 

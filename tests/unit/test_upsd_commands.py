@@ -126,3 +126,15 @@ def test_random_bytes_through_the_request_codec(data: bytes) -> None:
     for event in codec.receive(data):
         if not isinstance(event, ProtocolError):
             assert dispatch(model, session, event).endswith("\n")
+
+
+def test_tracking_results_expire_after_trackingdelay() -> None:
+    now = [0.0]
+    model, link = make_model(now)
+    link.trackingdelay = 60
+    link.set_var("ups.id", "a", tracking_id="first")
+    link.tracking["first"] = "SUCCESS"
+    now[0] = 61.0
+    link.set_var("ups.id", "b", tracking_id="second")
+    tracked = Session("x", tracking=True)
+    assert ask(model, tracked, "GET TRACKING first", "GET TRACKING second") == ["ERR UNKNOWN\n", "PENDING\n"]
