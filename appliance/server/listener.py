@@ -57,6 +57,7 @@ class ServerConfig:
     trackingdelay: int = 3600
     maxconn: int = 1024
     certfile: str | None = None
+    idle_timeout: float = 60.0  # NUT sheds a client after a minute without a complete request
     descriptions: Descriptions = field(default_factory=Descriptions)
 
 
@@ -103,7 +104,18 @@ class UpsdServer:
         if not server._servers:
             await server.close()
             raise OSError("no listening interface available")
+        server._background(server._shed_idle_clients())
         return server
+
+    async def _shed_idle_clients(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(min(5.0, self.config.idle_timeout / 2))
+            limit = loop.time() - self.config.idle_timeout
+            for client in [c for c in self.connections if c.last_heard < limit]:
+                log.debug("Disconnect %s (timeout)", client.session.addr if client.session else "?")
+                if client.transport is not None:
+                    client.transport.abort()
 
     def _sync_ups(self, config: ServerConfig) -> None:
         wanted = {u.name.lower(): u for u in config.ups}
@@ -159,6 +171,8 @@ class UpsdServer:
         """Stop listening, disconnect clients and driver links."""
         for srv in self._servers:
             srv.close()
+        for task in list(self._tasks):
+            task.cancel()
         for connection in list(self.connections):
             if connection.transport is not None:
                 connection.transport.abort()
@@ -187,6 +201,7 @@ class ClientProtocol(asyncio.Protocol):
         self.session: Session | None = None
         self.transport: asyncio.Transport | None = None
         self.paused = False
+        self.last_heard = asyncio.get_running_loop().time()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Register the client, or refuse it past MAXCONN."""
@@ -229,6 +244,7 @@ class ClientProtocol(asyncio.Protocol):
                 # NUT logs "Parse error on sock" and sends nothing back
                 log.info("Parse error on sock from %s: %s", session.addr, event.reason)
                 continue
+            self.last_heard = asyncio.get_running_loop().time()
             replies.append(dispatch(self.model, session, event))
             if session.closing or session.start_tls:
                 break
