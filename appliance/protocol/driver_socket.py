@@ -87,6 +87,11 @@ class LineCodec:
         self._line_bytes = 0
         self._discarding = False
 
+    @property
+    def pending(self) -> bool:
+        """True while part of a line is buffered (or an over-long one is being discarded)."""
+        return self._discarding or self._line_bytes > 0 or self._lexer.pending
+
     def receive(self, data: bytes) -> list[Event]:
         """Consume bytes; return every complete message (and errors) they finish."""
         events: list[Event] = []

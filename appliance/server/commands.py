@@ -82,6 +82,14 @@ class ServerModel:
     sessions: list[Session] = field(default_factory=list)
     descriptions: Descriptions = field(default_factory=Descriptions)
     tls_available: bool = False
+    # Exact request bytes of a successful single GET VAR -> (reply bytes, its UPS). Cleared on every change, so a
+    # hit is always what dispatch would answer (the listener still checks staleness). Saves most of a request's
+    # cost for pollers such as upsmon and Home Assistant.
+    reply_cache: dict[bytes, tuple[bytes, UpsEntry]] = field(default_factory=dict)
+
+    def invalidate(self, *_: object) -> None:
+        """Forget cached replies (any variable, status, FSD or connection change)."""
+        self.reply_cache.clear()
 
     def find(self, name: str) -> UpsEntry | None:
         """The UPS called ``name`` (case-insensitive, as NUT's get_ups_ptr)."""
@@ -391,6 +399,7 @@ def _fsd(model: ServerModel, session: Session, ups_name: str) -> str:
     if not model.user_may(session, "FSD"):
         return err("ACCESS-DENIED")
     entry.fsd = True  # latched until upsd restarts, as in NUT
+    model.invalidate()
     return "OK FSD-SET\n"
 
 

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 MAX_REQUEST = 8192
 MAX_PENDING_OUTPUT = 1 << 20
+MAX_CACHED_REPLIES = 4096
 
 
 @dataclass
@@ -118,6 +119,7 @@ class UpsdServer:
                     client.transport.abort()
 
     def _sync_ups(self, config: ServerConfig) -> None:
+        self.model.invalidate()
         wanted = {u.name.lower(): u for u in config.ups}
         for key in list(self.model.ups):
             if key not in wanted:
@@ -133,6 +135,7 @@ class UpsdServer:
             if entry is not None:
                 self._background(entry.link.close())
             link = DriverLink(definition.name, socket, maxage=config.maxage, trackingdelay=config.trackingdelay)
+            link.subscribe(self.model.invalidate)
             self.model.ups[key] = UpsEntry(definition.name, link, definition.desc)
             link.start()
 
@@ -234,6 +237,11 @@ class ClientProtocol(asyncio.Protocol):
         session, transport = self.session, self.transport
         if session is None or transport is None or session.closing:
             return
+        cached = self.model.reply_cache.get(data)
+        if cached is not None and not cached[1].link.is_stale and not self.codec.pending:
+            self.last_heard = asyncio.get_running_loop().time()
+            transport.write(cached[0])
+            return
         replies: list[str] = []
         for event in self.codec.receive(data):
             if isinstance(event, ProtocolError):
@@ -249,7 +257,10 @@ class ClientProtocol(asyncio.Protocol):
             if session.closing or session.start_tls:
                 break
         if replies:
-            transport.write("".join(replies).encode("latin-1", "replace"))
+            reply = "".join(replies).encode("latin-1", "replace")
+            transport.write(reply)
+            if len(replies) == 1 and reply.startswith(b"VAR ") and data.startswith(b"GET VAR "):
+                self._remember(data, reply)
             if self.paused and transport.get_write_buffer_size() > MAX_PENDING_OUTPUT:
                 log.warning("client %s does not read its replies: dropping it", session.addr)
                 transport.abort()
@@ -259,6 +270,17 @@ class ClientProtocol(asyncio.Protocol):
         elif session.start_tls:
             session.start_tls = False
             self.server.start_tls(self)
+
+    def _remember(self, request: bytes, reply: bytes) -> None:
+        words = request.split()
+        if len(words) != 4 or not request.endswith(b"\n") or request.count(b"\n") != 1:
+            return
+        entry = self.model.find(words[2].decode("latin-1"))
+        if entry is None:
+            return
+        if len(self.model.reply_cache) >= MAX_CACHED_REPLIES:
+            self.model.invalidate()
+        self.model.reply_cache[request] = (reply, entry)
 
     def upgraded(self, transport: asyncio.Transport) -> None:
         """The TLS handshake is done: talk through the new transport."""
