@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "driver": ("appliance.drivers.runner:main", "run one UPS driver (NUT driver flags: -a UPS, -k, -D ...)"),
     "upsdrvctl": ("appliance.drivers.upsdrvctl:main", "start|stop|shutdown the drivers of ups.conf"),
     "upsd": ("appliance.server.daemon:main", "run the NUT network server (NUT upsd flags)"),
+    "monitor": ("appliance.monitor.daemon:main", "upsmon: watch UPSes as primary or secondary, shut down in order"),
     "check-config": ("appliance.nutconf.check:main", "validate the NUT config files, reporting every error"),
     "upsc": ("appliance.clients.upsc:main", "read UPS variables like NUT's upsc"),
     "upsrw": ("appliance.clients.upsrw:main", "list or set writable variables like NUT's upsrw"),

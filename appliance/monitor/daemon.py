@@ -1,0 +1,233 @@
+"""``appliance monitor``: NUT's upsmon — primary or secondary per MONITOR line, a client of any upsd.
+
+    appliance monitor [-D] [-F] [-B] [-K] [-c fsd|stop|reload] [-u USER] [--dry-run]
+
+Each MONITOR line gets its own connection: USERNAME, PASSWORD, LOGIN (and PRIMARY for a primary), then
+``GET VAR <ups> ups.status`` every POLLFREQ seconds (POLLFREQALERT while on battery). Results feed the pure
+:class:`~appliance.monitor.policy.Policy`; its decisions go to the :class:`~appliance.monitor.executor.Executor`.
+
+On shutdown a primary sets FSD on its UPSes, waits until the secondaries have logged out (NUMLOGINS down to its
+own login) or HOSTSYNC has passed, writes POWERDOWNFLAG, then runs SHUTDOWNCMD; a secondary runs SHUTDOWNCMD.
+``-K`` exits 0 when POWERDOWNFLAG is present (for the host's shutdown scripts), 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from appliance import eventloop
+from appliance.clients.nut_client import AsyncNutClient, NutError
+from appliance.monitor.executor import Executor, powerdown_flag_present
+from appliance.monitor.policy import Decision, Notice, Policy
+from appliance.nutconf.diagnostics import ConfigError
+from appliance.nutconf.paths import config_dir, state_dir
+from appliance.nutconf.upsmon_conf import Monitor, UpsmonConf, load_upsmon_conf
+
+log = logging.getLogger(__name__)
+
+
+class UpsLink:
+    """One MONITOR line's connection to its upsd, reconnecting on the next poll after a failure."""
+
+    def __init__(self, monitor: Monitor) -> None:
+        self.monitor = monitor
+        self.client: AsyncNutClient | None = None
+        self._reported: str | None = None
+
+    async def _connect(self) -> AsyncNutClient:
+        m = self.monitor
+        client = await AsyncNutClient.connect(m.host, m.port)
+        try:
+            await client.username(m.user)
+            await client.password(m.password)
+            await client.login(m.ups)
+            if m.is_primary:
+                try:
+                    await client.primary(m.ups)
+                except NutError:  # servers before NUT 2.8.0 only know MASTER
+                    await client.request("MASTER", m.ups)
+        except NutError:
+            await client.close()
+            raise
+        log.info("Logged into UPS %s", m.system)
+        return client
+
+    async def poll(self) -> str | None:
+        """ups.status, or None when the server cannot be reached or refuses (the reason is logged once)."""
+        try:
+            if self.client is None:
+                self.client = await self._connect()
+            status = await self.client.get_var(self.monitor.ups, "ups.status")
+        except (NutError, OSError) as exc:
+            self._report(f"Poll UPS [{self.monitor.system}] failed - {exc}")
+            await self.drop()
+            return None
+        self._reported = None
+        return str(status)
+
+    def _report(self, message: str) -> None:
+        if message != self._reported:
+            log.error("%s", message)
+            self._reported = message
+
+    async def drop(self) -> None:
+        """Close the connection (the next poll reconnects)."""
+        if self.client is not None:
+            with contextlib.suppress(Exception):
+                await self.client.close()
+            self.client = None
+
+    async def set_fsd(self) -> bool:
+        """Raise FSD on the UPS (primary only)."""
+        try:
+            if self.client is None:
+                self.client = await self._connect()
+            await self.client.fsd(self.monitor.ups)
+        except (NutError, OSError) as exc:
+            log.error("Can't set FSD on UPS [%s]: %s", self.monitor.system, exc)
+            return False
+        log.warning("Set FSD on UPS [%s]", self.monitor.system)
+        return True
+
+    async def secondaries_gone(self) -> bool:
+        """True when only this monitor is still logged into the UPS."""
+        try:
+            if self.client is None:
+                self.client = await self._connect()
+            return int(await self.client.get_numlogins(self.monitor.ups)) <= 1
+        except (NutError, OSError, ValueError):
+            return True  # nothing more to wait for if the server is gone
+
+
+class UpsMonitor:
+    """The running monitor: links, policy, executor and the poll loop."""
+
+    def __init__(self, conf: UpsmonConf, executor: Executor) -> None:
+        self.conf = conf
+        self.executor = executor
+        self.links = {m.system: UpsLink(m) for m in conf.monitors}
+        self.loop = asyncio.get_running_loop()
+        self.policy = Policy(conf, self.loop.time())
+        self.stop = asyncio.Event()
+        self.forced = False
+
+    async def run(self) -> int:
+        """Poll until stopped or until the host has been shut down; return the exit status."""
+        while not self.stop.is_set():
+            for system, link in self.links.items():
+                status = await link.poll()
+                if await self._act(self.policy.observe(system, status, self.loop.time())):
+                    return 0
+            if await self._act(self.policy.tick(self.loop.time())):
+                return 0
+            on_battery = any("OB" in t.flags for t in self.policy.ups.values())
+            delay = self.conf.pollfreqalert if on_battery else self.conf.pollfreq
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), delay)
+        for link in self.links.values():
+            await link.drop()
+        return 0
+
+    async def _act(self, decision: Decision) -> bool:
+        for notice in decision.notices:
+            if notice.kind != "SHUTDOWN":
+                self.executor.notify(notice)
+        for system in decision.set_fsd:
+            await self.links[system].set_fsd()
+        if decision.shutdown or self.forced:
+            await self.shutdown()
+            return True
+        return False
+
+    async def shutdown(self) -> None:
+        """NUT's forceshutdown: FSD and HOSTSYNC wait on a primary, POWERDOWNFLAG, SHUTDOWN notice, SHUTDOWNCMD."""
+        primaries = [link for link in self.links.values() if link.monitor.is_primary]
+        if primaries:
+            for link in primaries:
+                await link.set_fsd()
+            deadline = self.loop.time() + self.conf.hostsync
+            while self.loop.time() < deadline:
+                if all([await link.secondaries_gone() for link in primaries]):
+                    break
+                await asyncio.sleep(0.25)
+            else:
+                log.warning("Timeout waiting for secondaries to log out (HOSTSYNC %ds)", self.conf.hostsync)
+            self.executor.write_powerdown_flag()
+        self.executor.notify(Notice("SHUTDOWN", ""))
+        for link in self.links.values():
+            await link.drop()
+        await self.executor.shutdown()
+
+
+def pid_file() -> Path:
+    """upsmon's pid file: $NUT_ALTPIDPATH, else the state directory."""
+    base = os.environ.get("NUT_ALTPIDPATH")
+    return (Path(base) if base else state_dir()) / "upsmon.pid"
+
+
+async def run_monitor(conf: UpsmonConf, dry_run: bool) -> int:
+    """Run the monitor with signal handling (SIGUSR1 = forced shutdown, as NUT's `upsmon -c fsd`)."""
+    monitor = UpsMonitor(conf, Executor(conf, dry_run=dry_run))
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, monitor.stop.set)
+    loop.add_signal_handler(signal.SIGINT, monitor.stop.set)
+
+    def force() -> None:
+        log.warning("Forced shutdown requested (-c fsd)")
+        monitor.forced = True
+
+    loop.add_signal_handler(signal.SIGUSR1, force)
+    return await monitor.run()
+
+
+def signal_running(command: str) -> int:
+    """``-c fsd|stop|reload``: signal the running monitor through its pid file."""
+    signals = {"fsd": signal.SIGUSR1, "stop": signal.SIGTERM, "reload": signal.SIGHUP}
+    if command not in signals:
+        print(f"Error: unknown -c command '{command}' (use fsd, stop or reload)", file=sys.stderr)
+        return 1
+    try:
+        os.kill(int(pid_file().read_text().strip()), signals[command])
+    except (OSError, ValueError) as exc:
+        print(f"Error: can't signal upsmon through {pid_file()}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    """Parse NUT upsmon's flags and run; see the module docstring."""
+    parser = argparse.ArgumentParser(prog="appliance monitor", description=__doc__.splitlines()[0])
+    parser.add_argument("-c", dest="command", help="send fsd, stop or reload to the running monitor")
+    parser.add_argument("-D", action="count", default=0, help="debug output (repeatable)")
+    parser.add_argument("-F", action="store_true", help="stay in the foreground (the default)")
+    parser.add_argument("-B", action="store_true", help="accepted for compatibility")
+    parser.add_argument("-K", action="store_true", help="exit 0 if POWERDOWNFLAG is present, 1 if not")
+    parser.add_argument("-u", dest="user", help="accepted for compatibility (run under systemd's User=)")
+    parser.add_argument("--dry-run", action="store_true", help="log every action instead of doing it")
+    parser.add_argument("--config-dir", help="directory of upsmon.conf (default: $NUT_CONFPATH or /etc/nut)")
+    args = parser.parse_args(argv)
+    if args.command:
+        return signal_running(args.command)
+    logging.basicConfig(
+        level=logging.DEBUG if args.D else logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    try:
+        conf = load_upsmon_conf(config_dir(args.config_dir) / "upsmon.conf")
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    if args.K:
+        return 0 if powerdown_flag_present(conf.powerdownflag) else 1
+    if not conf.monitors:
+        print("Fatal error: no MONITOR lines in upsmon.conf", file=sys.stderr)
+        return 1
+    with contextlib.suppress(OSError):
+        pid_file().write_text(f"{os.getpid()}\n")
+    return eventloop.run(run_monitor(conf, args.dry_run))
