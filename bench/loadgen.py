@@ -1,4 +1,7 @@
-"""A NUT-protocol load generator: closed-loop clients on asyncio, one request in flight per connection.
+"""A NUT-protocol load generator: closed-loop clients, one request in flight per connection.
+
+Two engines with the same loop: asyncio (:func:`run_load`) and bench/loadgen.c (:func:`run_native`), which
+bench/upsd.py prefers because a Python generator saturates its own core before a C server does.
 
 Used by bench/upsd.py to drive our upsd and Debian's upsd with the very same code in the same run.
 A request is done when its reply is complete: one line for GET, up to ``END LIST`` for LIST.
@@ -7,9 +10,11 @@ A request is done when its reply is complete: one line for GET, up to ``END LIST
 from __future__ import annotations
 
 import asyncio
-import statistics
+import shutil
+import subprocess
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass
@@ -18,30 +23,21 @@ class LoadResult:
 
     requests: int
     seconds: float
-    latencies: list[float]
+    p50: float  # median latency, ms
+    p99: float  # 99th percentile latency, ms
 
     @property
     def rate(self) -> float:
         """Completed requests per second."""
         return self.requests / self.seconds if self.seconds else 0.0
 
-    def percentile(self, q: float) -> float:
-        """Latency percentile in milliseconds (q in 0..100)."""
-        if not self.latencies:
-            return float("nan")
-        ordered = sorted(self.latencies)
-        index = min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))
-        return ordered[index] * 1000
 
-    @property
-    def p50(self) -> float:
-        """Median latency, ms."""
-        return statistics.median(self.latencies) * 1000 if self.latencies else float("nan")
-
-    @property
-    def p99(self) -> float:
-        """99th percentile latency, ms."""
-        return self.percentile(99)
+def percentile(latencies: list[float], q: float) -> float:
+    """Latency percentile in milliseconds (q in 0..100) of latencies in seconds."""
+    if not latencies:
+        return float("nan")
+    ordered = sorted(latencies)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))] * 1000
 
 
 async def _read_reply(reader: asyncio.StreamReader, is_list: bool) -> None:
@@ -81,7 +77,30 @@ async def run_load(host: str, port: int, request: str, connections: int, seconds
     start = time.perf_counter()
     deadline = start + seconds
     counts = await asyncio.gather(*(_client(host, port, payload, deadline, latencies) for _ in range(connections)))
-    return LoadResult(sum(counts), time.perf_counter() - start, latencies)
+    elapsed = time.perf_counter() - start
+    return LoadResult(sum(counts), elapsed, percentile(latencies, 50), percentile(latencies, 99))
+
+
+def build_native(workdir: Path) -> Path | None:
+    """Compile bench/loadgen.c into ``workdir``; None when no C compiler is there."""
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        return None
+    binary = workdir / "loadgen"
+    subprocess.run([compiler, "-O2", "-o", str(binary), str(Path(__file__).with_name("loadgen.c"))], check=True)
+    return binary
+
+
+async def run_native(binary: Path, host: str, port: int, request: str, connections: int, seconds: float) -> LoadResult:
+    """The same closed loop as :func:`run_load`, run by the C generator."""
+    proc = await asyncio.create_subprocess_exec(
+        str(binary), host, str(port), request, str(connections), str(seconds), stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"loadgen failed against port {port} (exit {proc.returncode})")
+    requests, elapsed, p50, p99 = out.split()
+    return LoadResult(int(requests), float(elapsed), float(p50), float(p99))
 
 
 async def hold_idle(host: str, port: int, count: int) -> list[asyncio.StreamWriter]:

@@ -14,6 +14,8 @@ import argparse
 import asyncio
 import os
 import resource
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -23,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.loadgen import LoadResult, hold_idle, run_load  # noqa: E402
+from bench.loadgen import LoadResult, build_native, hold_idle, run_load, run_native  # noqa: E402
 from tests.nut_reference import DDL, free_port, start_nut_dummy  # noqa: E402
 
 DEFAULT_DUMP = "APC/APC__Smart-UPS_1000__usbhid-ups__2.6.0__01.dev"
@@ -69,6 +71,38 @@ async def wait_serving(port: int, timeout: float = 15.0) -> None:
     raise RuntimeError(f"server on port {port} not serving after {timeout}s")
 
 
+class ConstantReply(asyncio.Protocol):
+    """The floor: answer every read with one fixed line."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.transport.write(b'VAR ups battery.charge "100"\n')  # type: ignore[attr-defined]
+
+
+def start_floor(port: int) -> int:
+    """Fork a process serving :class:`ConstantReply` on ``port``; return its pid."""
+    pid = os.fork()
+    if pid == 0:
+        from appliance import eventloop
+
+        async def serve() -> None:
+            await asyncio.get_running_loop().create_server(ConstantReply, "127.0.0.1", port)
+            await asyncio.Event().wait()
+
+        eventloop.run(serve())
+        os._exit(0)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return pid
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("floor server did not start")
+
+
 def pin_cores(*server_pids: int) -> None:
     """Load generator on the first core, servers on the last, so neither steals the other's CPU."""
     cores = sorted(os.sched_getaffinity(0))
@@ -89,8 +123,18 @@ def row(label: str, nut: LoadResult, ours: LoadResult) -> str:
     )
 
 
-async def measure(nut_port: int, our_port: int, seconds: float) -> list[str]:
-    """Run every load case against both servers, alternating, and format the rows."""
+async def measure(nut_port: int, our_port: int, floor_port: int, seconds: float, native: Path | None) -> list[str]:
+    """Run every load case against both servers, alternating, and format the rows.
+
+    ``native`` is the C load generator (used when given); otherwise the asyncio one drives both servers. Each
+    GET VAR case also drives the Python floor (:class:`ConstantReply`), the most any Python server can reach.
+    """
+
+    async def load(port: int, request: str, conns: int) -> LoadResult:
+        if native is not None:
+            return await run_native(native, "127.0.0.1", port, request, conns, seconds)
+        return await run_load("127.0.0.1", port, request, conns, seconds)
+
     cases = [
         ("GET VAR", "GET VAR ups battery.charge", 1),
         ("GET VAR", "GET VAR ups battery.charge", 10),
@@ -105,9 +149,14 @@ async def measure(nut_port: int, our_port: int, seconds: float) -> list[str]:
     for name, request, conns in cases:
         nut_runs, our_runs = [], []
         for _ in range(ROUNDS):  # alternate, so drifting machine load hits both servers alike
-            nut_runs.append(await run_load("127.0.0.1", nut_port, request, conns, seconds))
-            our_runs.append(await run_load("127.0.0.1", our_port, request, conns, seconds))
-        lines.append(row(f"{name} x{conns}", median_run(nut_runs), median_run(our_runs)))
+            nut_runs.append(await load(nut_port, request, conns))
+            our_runs.append(await load(our_port, request, conns))
+        nut_median = median_run(nut_runs)
+        lines.append(row(f"{name} x{conns}", nut_median, median_run(our_runs)))
+        if name == "GET VAR":
+            floor = await load(floor_port, request, conns)
+            ratio = floor.rate / nut_median.rate
+            lines.append(f"{'  no-op Python floor':<22} {'':>9} {floor.rate:>9.0f} {ratio:>6.2f}x")
     return lines
 
 
@@ -137,26 +186,33 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=2.0, help="duration of each load run (3 runs per case)")
     parser.add_argument("--dump", default=DEFAULT_DUMP, help="device dump under the shared DDL")
+    parser.add_argument("--python-loadgen", action="store_true", help="drive the servers with the asyncio generator")
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 8192)), hard))
     with tempfile.TemporaryDirectory() as tmp:
         nut = start_nut_dummy(Path(tmp) / "nut", DDL / args.dump)
-        ours = None
+        ours, floor = None, None
         try:
             our_port = free_port()
             ours = start_ours(nut.workdir, Path(tmp) / "ours", our_port)
             asyncio.run(wait_serving(our_port))
             assert nut.upsd is not None
-            pin_cores(nut.upsd.pid, ours.pid)
+            floor_port = free_port()
+            floor = start_floor(floor_port)
+            pin_cores(nut.upsd.pid, ours.pid, floor)
+            native = None if args.python_loadgen else build_native(Path(tmp))
             print(
                 f"dump: {args.dump}; median of {ROUNDS} alternating runs of {args.seconds:.0f} s per case; "
-                "closed-loop clients, one request in flight"
+                f"closed-loop clients, one request in flight; load generator: {'C' if native else 'asyncio'}"
             )
-            lines = asyncio.run(measure(nut.port, our_port, args.seconds))
+            lines = asyncio.run(measure(nut.port, our_port, floor_port, args.seconds, native))
             lines += asyncio.run(memory(nut.upsd.pid, ours.pid, nut.port, our_port))
             print("\n".join(lines))
         finally:
+            if floor is not None:
+                os.kill(floor, signal.SIGKILL)
+                os.waitpid(floor, 0)
             if ours is not None:
                 ours.terminate()
                 ours.wait(timeout=10)

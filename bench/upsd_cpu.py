@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.upsd import DEFAULT_DUMP, start_ours, wait_serving  # noqa: E402
+from bench.upsd import DEFAULT_DUMP, start_floor, start_ours, wait_serving  # noqa: E402
 from tests.nut_reference import DDL, free_port, start_nut_dummy  # noqa: E402
 
 REQUEST = b"GET VAR ups battery.charge\n"
@@ -44,38 +44,6 @@ def drive(port: int, pid: int, requests: int) -> tuple[float, float]:
             reader.readline()
         elapsed = time.perf_counter() - start
         return elapsed / requests * 1e6, (cpu_seconds(pid) - before) / requests * 1e6
-
-
-class ConstantReply(asyncio.Protocol):
-    """The floor: answer every read with one fixed line."""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        self.transport.write(b'VAR ups battery.charge "100"\n')  # type: ignore[attr-defined]
-
-
-def start_floor(port: int) -> int:
-    """Fork a process serving :class:`ConstantReply` on ``port``; return its pid."""
-    pid = os.fork()
-    if pid == 0:
-        from appliance import eventloop
-
-        async def serve() -> None:
-            await asyncio.get_running_loop().create_server(ConstantReply, "127.0.0.1", port)
-            await asyncio.Event().wait()
-
-        eventloop.run(serve())
-        os._exit(0)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return pid
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("floor server did not start")
 
 
 def main() -> int:

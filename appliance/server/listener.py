@@ -204,7 +204,9 @@ class ClientProtocol(asyncio.Protocol):
         self.session: Session | None = None
         self.transport: asyncio.Transport | None = None
         self.paused = False
-        self.last_heard = asyncio.get_running_loop().time()
+        # the loop, looked up once: asyncio.get_running_loop() costs a getpid() system call on every use
+        self.loop = asyncio.get_running_loop()
+        self.last_heard = self.loop.time()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Register the client, or refuse it past MAXCONN."""
@@ -239,7 +241,7 @@ class ClientProtocol(asyncio.Protocol):
             return
         cached = self.model.reply_cache.get(data)
         if cached is not None and not cached[1].link.is_stale and not self.codec.pending:
-            self.last_heard = asyncio.get_running_loop().time()
+            self.last_heard = self.loop.time()
             transport.write(cached[0])
             return
         replies: list[str] = []
@@ -252,7 +254,7 @@ class ClientProtocol(asyncio.Protocol):
                 # NUT logs "Parse error on sock" and sends nothing back
                 log.info("Parse error on sock from %s: %s", session.addr, event.reason)
                 continue
-            self.last_heard = asyncio.get_running_loop().time()
+            self.last_heard = self.loop.time()
             replies.append(dispatch(self.model, session, event))
             if session.closing or session.start_tls:
                 break
