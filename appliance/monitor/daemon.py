@@ -26,11 +26,14 @@ from appliance import eventloop
 from appliance.clients.nut_client import AsyncNutClient, NutError
 from appliance.monitor.executor import Executor, powerdown_flag_present
 from appliance.monitor.policy import Decision, Notice, Policy
+from appliance.monitor.push import LOCAL_HOSTS, DriverWatch
 from appliance.nutconf.diagnostics import ConfigError
 from appliance.nutconf.paths import config_dir, state_dir
-from appliance.nutconf.upsmon_conf import Monitor, UpsmonConf, load_upsmon_conf
+from appliance.nutconf.upsmon_conf import Monitor, UpsmonConf, UpsschedConf, load_upsmon_conf, load_upssched_conf
 
 log = logging.getLogger(__name__)
+
+PUSH_CATCH_UP = 0.5  # seconds to wait for upsd to report a status the driver has already pushed
 
 
 class UpsLink:
@@ -107,9 +110,9 @@ class UpsLink:
 
 
 class UpsMonitor:
-    """The running monitor: links, policy, executor and the poll loop."""
+    """The running monitor: links, policy, executor, the poll loop and the push wake-ups."""
 
-    def __init__(self, conf: UpsmonConf, executor: Executor) -> None:
+    def __init__(self, conf: UpsmonConf, executor: Executor, *, push_state_dir: Path | None = None) -> None:
         self.conf = conf
         self.executor = executor
         self.links = {m.system: UpsLink(m) for m in conf.monitors}
@@ -117,23 +120,84 @@ class UpsMonitor:
         self.policy = Policy(conf, self.loop.time())
         self.stop = asyncio.Event()
         self.forced = False
+        self.reload_requested = False
+        self._woken = asyncio.Event()
+        self._expected: dict[str, str] = {}  # system -> status its driver pushed, until upsd reports it
+        self.watches = [
+            DriverWatch(push_state_dir, m.ups, lambda status, system=m.system: self.wake(system, status))
+            for m in conf.monitors
+            if push_state_dir is not None and m.host in LOCAL_HOSTS
+        ]
+
+    def wake(self, system: str, status: str | None = None) -> None:
+        """Poll now (a driver pushed ``status`` for ``system``, or a signal asked for attention)."""
+        if status is not None:
+            self._expected[system] = status
+        self._woken.set()
 
     async def run(self) -> int:
         """Poll until stopped or until the host has been shut down; return the exit status."""
-        while not self.stop.is_set():
-            for system, link in self.links.items():
-                status = await link.poll()
-                if await self._act(self.policy.observe(system, status, self.loop.time())):
+        for watch in self.watches:
+            watch.start()
+        try:
+            while not self.stop.is_set():
+                if self.reload_requested:
+                    self.reload_requested = False
+                    await self.reload()
+                if await self._poll_all():
                     return 0
-            if await self._act(self.policy.tick(self.loop.time())):
-                return 0
-            on_battery = any("OB" in t.flags for t in self.policy.ups.values())
-            delay = self.conf.pollfreqalert if on_battery else self.conf.pollfreq
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stop.wait(), delay)
-        for link in self.links.values():
-            await link.drop()
-        return 0
+                await self._sleep()
+            return 0
+        finally:
+            for watch in self.watches:
+                await watch.close()
+            for link in self.links.values():
+                await link.drop()
+            if self.executor.scheduler is not None:
+                self.executor.scheduler.close()
+
+    async def _poll_all(self) -> bool:
+        """Poll every UPS once and act; True when the host has been shut down."""
+        for system, link in self.links.items():
+            status = await link.poll()
+            # upsd may not have read the driver's push yet: ask again briefly until it reports the pushed status
+            expected = self._expected.pop(system, None)
+            deadline = self.loop.time() + PUSH_CATCH_UP
+            while status is not None and expected is not None and status != expected and self.loop.time() < deadline:
+                await asyncio.sleep(0.01)
+                status = await link.poll()
+            if await self._act(self.policy.observe(system, status, self.loop.time())):
+                return True
+        return await self._act(self.policy.tick(self.loop.time()))
+
+    async def _sleep(self) -> None:
+        """Wait POLLFREQ (POLLFREQALERT on battery), or less if woken or stopped."""
+        on_battery = any("OB" in t.flags for t in self.policy.ups.values())
+        delay = self.conf.pollfreqalert if on_battery else self.conf.pollfreq
+        stop, woken = self.loop.create_task(self.stop.wait()), self.loop.create_task(self._woken.wait())
+        await asyncio.wait([stop, woken], timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        woken.cancel()
+        self._woken.clear()
+
+    async def reload(self) -> None:
+        """SIGHUP: read upsmon.conf again; keep the running configuration if the new one has errors."""
+        try:
+            conf = load_upsmon_conf(self.conf.path)
+        except ConfigError as exc:
+            log.error("reload: keeping the running configuration: %s", exc)
+            return
+        for system in set(self.links) - {m.system for m in conf.monitors}:
+            await self.links.pop(system).drop()
+        for monitor in conf.monitors:
+            link = self.links.get(monitor.system)
+            if link is None or link.monitor != monitor:
+                if link is not None:
+                    await link.drop()
+                self.links[monitor.system] = UpsLink(monitor)
+        self.conf = self.executor.conf = conf
+        self.policy.reconfigure(conf)
+        log.info("reloaded %s: %d UPS monitored", conf.path, len(conf.monitors))
 
     async def _act(self, decision: Decision) -> bool:
         for notice in decision.notices:
@@ -172,9 +236,17 @@ def pid_file() -> Path:
     return (Path(base) if base else state_dir()) / "upsmon.pid"
 
 
-async def run_monitor(conf: UpsmonConf, dry_run: bool) -> int:
-    """Run the monitor with signal handling (SIGUSR1 = forced shutdown, as NUT's `upsmon -c fsd`)."""
-    monitor = UpsMonitor(conf, Executor(conf, dry_run=dry_run))
+def sched_conf_for(conf: UpsmonConf, directory: Path) -> UpsschedConf | None:
+    """upssched.conf when NOTIFYCMD is NUT's upssched and the file is beside upsmon.conf (raises ConfigError)."""
+    command = (conf.notifycmd or "").split()
+    if not command or Path(command[0]).name != "upssched" or not (directory / "upssched.conf").exists():
+        return None
+    return load_upssched_conf(directory / "upssched.conf")
+
+
+async def run_monitor(conf: UpsmonConf, dry_run: bool, sched: UpsschedConf | None = None) -> int:
+    """Run the monitor with signal handling: SIGUSR1 = forced shutdown (NUT's `upsmon -c fsd`), SIGHUP = reload."""
+    monitor = UpsMonitor(conf, Executor(conf, dry_run=dry_run, sched=sched), push_state_dir=state_dir())
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, monitor.stop.set)
     loop.add_signal_handler(signal.SIGINT, monitor.stop.set)
@@ -182,6 +254,13 @@ async def run_monitor(conf: UpsmonConf, dry_run: bool) -> int:
     def force() -> None:
         log.warning("Forced shutdown requested (-c fsd)")
         monitor.forced = True
+        monitor.wake("")
+
+    def reload() -> None:
+        monitor.reload_requested = True
+        monitor.wake("")
+
+    loop.add_signal_handler(signal.SIGHUP, reload)
 
     loop.add_signal_handler(signal.SIGUSR1, force)
     return await monitor.run()
@@ -218,8 +297,10 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.D else logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    directory = config_dir(args.config_dir)
     try:
-        conf = load_upsmon_conf(config_dir(args.config_dir) / "upsmon.conf")
+        conf = load_upsmon_conf(directory / "upsmon.conf")
+        sched = sched_conf_for(conf, directory)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1
@@ -230,4 +311,4 @@ def main(argv: list[str]) -> int:
         return 1
     with contextlib.suppress(OSError):
         pid_file().write_text(f"{os.getpid()}\n")
-    return eventloop.run(run_monitor(conf, args.dry_run))
+    return eventloop.run(run_monitor(conf, args.dry_run, sched))

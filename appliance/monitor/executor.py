@@ -16,7 +16,8 @@ import tempfile
 from pathlib import Path
 
 from appliance.monitor.policy import Notice
-from appliance.nutconf.upsmon_conf import UpsmonConf
+from appliance.monitor.sched import Scheduler
+from appliance.nutconf.upsmon_conf import UpsmonConf, UpsschedConf
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +27,12 @@ POWERDOWN_MAGIC = "upsmon-shutdown-file"  # what NUT writes, and what `upsmon -K
 class Executor:
     """Carries out the policy's decisions for one upsmon.conf."""
 
-    def __init__(self, conf: UpsmonConf, *, dry_run: bool = False) -> None:
+    def __init__(self, conf: UpsmonConf, *, dry_run: bool = False, sched: UpsschedConf | None = None) -> None:
         self.conf = conf
         self.dry_run = dry_run
         self._tasks: set[asyncio.Task[None]] = set()
+        # NOTIFYCMD upssched with an upssched.conf: its timers run here (see appliance.monitor.sched)
+        self.scheduler = Scheduler(sched, self._dry if dry_run else self._background) if sched else None
 
     def notify(self, notice: Notice) -> None:
         """Send one notice through the channels NOTIFYFLAG gives its type."""
@@ -39,6 +42,9 @@ class Executor:
         message = self.conf.message(notice.kind, notice.ups)
         if "SYSLOG" in flags:
             log.warning("%s", message)
+        if "EXEC" in flags and self.scheduler is not None:
+            self.scheduler.notice(notice.kind, notice.ups)
+            flags = flags - {"EXEC"}
         if self.dry_run:
             log.info("dry run: would notify %s (%s) via %s", notice.kind, message, "+".join(sorted(flags)))
             return
@@ -49,6 +55,10 @@ class Executor:
             # NUT runs `NOTIFYCMD "message"` through the shell; passing the message as $1 gives the same single
             # argument without letting quotes or $ in a message reach the shell.
             self._background(["/bin/sh", "-c", f'{self.conf.notifycmd} "$1"', "notify", message], env)
+
+    @staticmethod
+    def _dry(argv: list[str], env: dict[str, str]) -> None:
+        log.info("dry run: would run %s with %s", argv[-1], env)
 
     def _background(self, argv: list[str], env: dict[str, str]) -> None:
         async def run() -> None:

@@ -87,6 +87,16 @@ class Policy:
         self.ups = {m.system: UpsTrack(m.system, m.powervalue, m.is_primary) for m in conf.monitors}
         self.shutting_down = False
 
+    def reconfigure(self, conf: UpsmonConf) -> None:
+        """A reloaded upsmon.conf: keep what is known of UPSes still monitored, start afresh for new ones."""
+        self.conf = conf
+        old = self.ups
+        self.ups = {}
+        for m in conf.monitors:
+            track = old.get(m.system) or UpsTrack(m.system, m.powervalue, m.is_primary)
+            track.powervalue, track.is_primary = m.powervalue, m.is_primary
+            self.ups[m.system] = track
+
     def observe(self, system: str, status: str | None, now: float) -> Decision:
         """A poll of ``system`` gave ``status`` (the ups.status words), or failed (None)."""
         track = self.ups[system]

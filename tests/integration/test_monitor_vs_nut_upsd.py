@@ -35,9 +35,13 @@ def set_status(nut: NutReference, status: str) -> None:
     )
 
 
-def start_monitor(tmp_path: Path, monitor_line: str) -> tuple[subprocess.Popen[str], Path, Path, Path]:
+def start_monitor(
+    tmp_path: Path, monitor_line: str, *, extra: str = "", statepath: Path | None = None, pollfreq: int = 1
+) -> tuple[subprocess.Popen[str], Path, Path, Path]:
+    """Run ``appliance monitor`` on a upsmon.conf of ``monitor_line`` plus ``extra`` lines; return the process and
+    the paths of its SHUTDOWNCMD marker, its notify log and its POWERDOWNFLAG."""
     confdir = tmp_path / "monitor"
-    confdir.mkdir()
+    confdir.mkdir(exist_ok=True)
     marker, notes, flag = confdir / "shutdown-ran", confdir / "notify.log", confdir / "killpower"
     script = confdir / "notify.sh"
     script.write_text(f'#!/bin/sh\necho "$NOTIFYTYPE $1" >> {notes}\n')
@@ -48,9 +52,14 @@ def start_monitor(tmp_path: Path, monitor_line: str) -> tuple[subprocess.Popen[s
         f"NOTIFYCMD {script}\n"
         "NOTIFYFLAG ONBATT SYSLOG+EXEC\nNOTIFYFLAG LOWBATT SYSLOG+EXEC\nNOTIFYFLAG FSD SYSLOG+EXEC\n"
         "NOTIFYFLAG SHUTDOWN SYSLOG+EXEC\nNOTIFYFLAG COMMBAD SYSLOG+EXEC\n"
-        f"POLLFREQ 1\nPOLLFREQALERT 1\nHOSTSYNC 3\nFINALDELAY 0\nPOWERDOWNFLAG {flag}\n"
+        f"POLLFREQ {pollfreq}\nPOLLFREQALERT {pollfreq}\nHOSTSYNC 3\nFINALDELAY 0\nPOWERDOWNFLAG {flag}\n{extra}"
     )
-    env = {**os.environ, "NUT_CONFPATH": str(confdir), "NUT_STATEPATH": str(confdir)}
+    env = {
+        **os.environ,
+        "NUT_CONFPATH": str(confdir),
+        "NUT_STATEPATH": str(statepath or confdir),
+        "NUT_ALTPIDPATH": str(confdir),
+    }
     proc = subprocess.Popen(
         [sys.executable, "-m", "appliance", "monitor"], env=env, cwd=ROOT, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True,
