@@ -23,8 +23,10 @@ import sys
 from pathlib import Path
 
 from appliance import eventloop
+from appliance.appconf import AppConf, load_appconf
 from appliance.clients.nut_client import AsyncNutClient, NutError
 from appliance.monitor.executor import Executor, powerdown_flag_present
+from appliance.monitor.hosts import describe_plan, shut_down_hosts
 from appliance.monitor.policy import Decision, Notice, Policy
 from appliance.monitor.push import LOCAL_HOSTS, DriverWatch
 from appliance.nutconf.diagnostics import ConfigError
@@ -112,9 +114,17 @@ class UpsLink:
 class UpsMonitor:
     """The running monitor: links, policy, executor, the poll loop and the push wake-ups."""
 
-    def __init__(self, conf: UpsmonConf, executor: Executor, *, push_state_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        conf: UpsmonConf,
+        executor: Executor,
+        *,
+        push_state_dir: Path | None = None,
+        appconf: AppConf | None = None,
+    ) -> None:
         self.conf = conf
         self.executor = executor
+        self.appconf = appconf or AppConf("")
         self.links = {m.system: UpsLink(m) for m in conf.monitors}
         self.loop = asyncio.get_running_loop()
         self.policy = Policy(conf, self.loop.time())
@@ -223,6 +233,12 @@ class UpsMonitor:
                 await asyncio.sleep(0.25)
             else:
                 log.warning("Timeout waiting for secondaries to log out (HOSTSYNC %ds)", self.conf.hostsync)
+            if self.appconf.hosts:
+                dry_run = self.executor.dry_run or self.appconf.dry_run
+                results = await shut_down_hosts(self.appconf.hosts, dry_run=dry_run)
+                failed = [r.name for r in results if not r.ok and r.message != "dry run"]
+                if failed:
+                    log.error("hosts not confirmed down: %s (going on: the UPS power is cut in the end)", failed)
             self.executor.write_powerdown_flag()
         self.executor.notify(Notice("SHUTDOWN", ""))
         for link in self.links.values():
@@ -244,9 +260,12 @@ def sched_conf_for(conf: UpsmonConf, directory: Path) -> UpsschedConf | None:
     return load_upssched_conf(directory / "upssched.conf")
 
 
-async def run_monitor(conf: UpsmonConf, dry_run: bool, sched: UpsschedConf | None = None) -> int:
+async def run_monitor(
+    conf: UpsmonConf, dry_run: bool, sched: UpsschedConf | None = None, appconf: AppConf | None = None
+) -> int:
     """Run the monitor with signal handling: SIGUSR1 = forced shutdown (NUT's `upsmon -c fsd`), SIGHUP = reload."""
-    monitor = UpsMonitor(conf, Executor(conf, dry_run=dry_run, sched=sched), push_state_dir=state_dir())
+    executor = Executor(conf, dry_run=dry_run, sched=sched)
+    monitor = UpsMonitor(conf, executor, push_state_dir=state_dir(), appconf=appconf)
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, monitor.stop.set)
     loop.add_signal_handler(signal.SIGINT, monitor.stop.set)
@@ -301,6 +320,7 @@ def main(argv: list[str]) -> int:
     try:
         conf = load_upsmon_conf(directory / "upsmon.conf")
         sched = sched_conf_for(conf, directory)
+        appconf = load_appconf(directory)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1
@@ -311,4 +331,7 @@ def main(argv: list[str]) -> int:
         return 1
     with contextlib.suppress(OSError):
         pid_file().write_text(f"{os.getpid()}\n")
-    return eventloop.run(run_monitor(conf, args.dry_run, sched))
+    if args.dry_run or appconf.dry_run:
+        for line in describe_plan(appconf.hosts):
+            log.info("plan: %s", line)
+    return eventloop.run(run_monitor(conf, args.dry_run, sched, appconf))

@@ -1,0 +1,190 @@
+"""appliance.toml: what the appliance adds to NUT's files — today, the hosts without NUT it shuts down.
+
+    [shutdown]
+    dry_run = false                 # log the plan, do nothing
+
+    [[shutdown.host]]
+    name = "nas"                    # unique
+    tier = 0                        # lower tiers first; the hosts of a tier in parallel
+    method = "ssh"                  # "ssh" or "http"
+    address = "192.168.1.20"
+    port = 22                       # ssh: 22; http: 80 (443 for https URLs)
+    user = "root"                   # ssh
+    key = "/etc/nut/id_ed25519"     # ssh: private key (key authentication only)
+    known_hosts = "/etc/nut/known_hosts"  # ssh: optional; without it any host key is accepted, with a warning
+    command = "poweroff"            # ssh
+    url = "http://192.168.1.30/shutdown"  # http
+    http_method = "POST"            # http
+    timeout = 30                    # seconds for the command or the request
+    confirm_timeout = 120           # seconds for the host to stop answering
+
+It lives beside upsmon.conf (``$NUT_CONFPATH`` or /etc/nut). A missing file means no such hosts. Every problem
+is reported at once with its line and a hint, as for NUT's files.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from appliance.nutconf.diagnostics import ConfigError, Diagnostic, did_you_mean
+
+METHODS = ("ssh", "http")
+_HOST_KEYS: dict[str, type | tuple[type, ...]] = {
+    "name": str,
+    "tier": int,
+    "method": str,
+    "address": str,
+    "port": int,
+    "user": str,
+    "key": str,
+    "known_hosts": str,
+    "command": str,
+    "url": str,
+    "http_method": str,
+    "timeout": (int, float),
+    "confirm_timeout": (int, float),
+}
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    """One host without NUT, and how to shut it down."""
+
+    name: str
+    method: str
+    address: str
+    port: int
+    tier: int = 0
+    user: str = "root"
+    key: str | None = None
+    known_hosts: str | None = None
+    command: str = "poweroff"
+    url: str | None = None
+    http_method: str = "POST"
+    timeout: float = 30.0
+    confirm_timeout: float = 120.0
+
+
+@dataclass(frozen=True)
+class AppConf:
+    """The whole of appliance.toml."""
+
+    path: str
+    hosts: tuple[HostSpec, ...] = field(default_factory=tuple)
+    dry_run: bool = False
+
+
+def _header_lines(text: str) -> list[int]:
+    """Line numbers of the ``[[shutdown.host]]`` headers, in order."""
+    pattern = re.compile(r"^\s*\[\[\s*shutdown\s*\.\s*host\s*\]\]")
+    return [number for number, line in enumerate(text.splitlines(), start=1) if pattern.match(line)]
+
+
+def _key_line(text: str, key: str, after: int) -> int:
+    """The line of ``key = ...`` at or after line ``after`` (``after`` itself when not found)."""
+    pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
+    for number, line in enumerate(text.splitlines()[after - 1 :], start=after):
+        if pattern.match(line):
+            return number
+    return after
+
+
+def parse_appconf(text: str, path: str = "appliance.toml") -> tuple[AppConf, list[Diagnostic]]:
+    """Parse appliance.toml text; never raises: problems come back as diagnostics."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"line (\d+)", str(exc))
+        return AppConf(path), [Diagnostic(path, int(match.group(1)) if match else 0, None, f"not valid TOML: {exc}")]
+    problems: list[Diagnostic] = []
+    for key in data:
+        if key != "shutdown":
+            hint = did_you_mean(key, ["shutdown"])
+            problems.append(Diagnostic(path, _key_line(text, key, 1), key, "unknown section", hint))
+    shutdown = data.get("shutdown", {})
+    for key in shutdown:
+        if key not in ("host", "dry_run"):
+            hint = did_you_mean(key, ["host", "dry_run"])
+            problems.append(Diagnostic(path, _key_line(text, key, 1), key, "unknown key in [shutdown]", hint))
+    dry_run = shutdown.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        problems.append(Diagnostic(path, _key_line(text, "dry_run", 1), "dry_run", "must be true or false"))
+    raw_hosts = shutdown.get("host", [])
+    if not isinstance(raw_hosts, list):
+        problems.append(Diagnostic(path, 0, "shutdown.host", "write each host as a [[shutdown.host]] table"))
+        raw_hosts = []
+    headers = _header_lines(text)
+    hosts: list[HostSpec] = []
+    for index, raw in enumerate(raw_hosts):
+        start = headers[index] if index < len(headers) else 0
+        host = _host(raw, text, path, start, problems)
+        if host is None:
+            continue
+        if any(h.name == host.name for h in hosts):
+            problems.append(Diagnostic(path, _key_line(text, "name", start), "name", f"host '{host.name}' named twice"))
+            continue
+        hosts.append(host)
+    return AppConf(path, tuple(hosts), dry_run is True), problems
+
+
+def _host(raw: dict[str, Any], text: str, path: str, start: int, problems: list[Diagnostic]) -> HostSpec | None:
+    """One [[shutdown.host]] table, or None (with its problems reported)."""
+    before = len(problems)
+
+    def report(key: str | None, message: str, hint: str | None = None) -> None:
+        problems.append(Diagnostic(path, _key_line(text, key, start) if key else start, key, message, hint))
+
+    for key, value in raw.items():
+        expected = _HOST_KEYS.get(key)
+        if expected is None:
+            report(key, "unknown key in [[shutdown.host]]", did_you_mean(key, _HOST_KEYS))
+        elif not isinstance(value, expected) or isinstance(value, bool):
+            kind = "a string" if expected is str else "a number"
+            report(key, f"must be {kind}")
+    for required in ("name", "address"):
+        if required not in raw and not (required == "address" and "url" in raw):
+            report(None, f"a host needs '{required}'")
+    method = raw.get("method", "ssh")
+    if method not in METHODS:
+        report("method", f"unknown method {method!r}", did_you_mean(str(method), METHODS) or "use 'ssh' or 'http'")
+    if method == "http" and "url" not in raw:
+        report(None, "an http host needs 'url'")
+    if method == "ssh" and "key" not in raw:
+        report(None, "an ssh host needs 'key' (the private key; only key authentication is used)")
+    for key in ("tier", "port", "timeout", "confirm_timeout"):
+        if isinstance(raw.get(key), int | float) and raw[key] < 0:
+            report(key, "must not be negative")
+    if len(problems) > before:
+        return None
+    url = raw.get("url")
+    split = urlsplit(url) if url else None
+    address = raw.get("address") or (split.hostname if split else "") or ""
+    default_port = 22 if method == "ssh" else (443 if split and split.scheme == "https" else 80)
+    port = raw.get("port") or (split.port if split and split.port else default_port)
+    return HostSpec(
+        name=raw["name"], method=method, address=address, port=port, tier=raw.get("tier", 0),
+        user=raw.get("user", "root"), key=raw.get("key"), known_hosts=raw.get("known_hosts"),
+        command=raw.get("command", "poweroff"), url=url, http_method=raw.get("http_method", "POST"),
+        timeout=float(raw.get("timeout", 30)), confirm_timeout=float(raw.get("confirm_timeout", 120)),
+    )  # fmt: skip
+
+
+def load_appconf(directory: str | os.PathLike[str]) -> AppConf:
+    """appliance.toml in ``directory`` (an empty one when the file does not exist); raise ConfigError on errors."""
+    path = Path(directory) / "appliance.toml"
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return AppConf(str(path))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([Diagnostic(str(path), 0, None, f"cannot read: {exc}")]) from None
+    conf, problems = parse_appconf(text, str(path))
+    if problems:
+        raise ConfigError(problems)
+    return conf
