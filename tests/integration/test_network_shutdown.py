@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from tests.nut_reference import HAVE_NUT
+from tests.sshd import SSHD, SshServer, configure_sshd
 
 ROOT = Path(__file__).resolve().parents[2]
 HOOK = ROOT / "systemd/system-shutdown/appliance-killpower"
@@ -35,7 +36,7 @@ HOSTSYNC = 8
 pytestmark = [
     pytest.mark.skipif(not HAVE_NUT, reason="Debian's NUT is not installed"),
     pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("ip"), reason="network namespaces need root and ip"),
-    pytest.mark.skipif(not Path("/usr/sbin/sshd").exists(), reason="Debian's openssh-server is not installed"),
+    pytest.mark.skipif(not SSHD.exists(), reason="Debian's openssh-server is not installed"),
 ]
 
 
@@ -190,25 +191,15 @@ def start_our_monitor(net: Network, outage: Outage, host: str, monitor: str, ext
     net.spawn(host, [str(VENV_BIN / "appliance"), "monitor"], env, conf / "log")
 
 
-def start_sshd(net: Network, outage: Outage) -> Path:
-    """Debian's sshd on the ssh host, root login with a key; returns the private key for the primary."""
-    conf = outage.dir / "sshd"
-    conf.mkdir()
-    sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(conf / "host_key"))
-    sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(conf / "client_key"))
-    shutil.copy(conf / "client_key.pub", conf / "authorized_keys")
-    (conf / "sshd_config").write_text(
-        f"ListenAddress {net.address('ssh')}\nPort 22\nHostKey {conf / 'host_key'}\n"
-        f"AuthorizedKeysFile {conf / 'authorized_keys'}\nPidFile {conf / 'sshd.pid'}\n"
-        "PermitRootLogin prohibit-password\nPasswordAuthentication no\nUsePAM no\nStrictModes no\n"
-    )
-    Path("/run/sshd").mkdir(exist_ok=True)
-    net.spawn("ssh", ["/usr/sbin/sshd", "-D", "-e", "-f", str(conf / "sshd_config")], dict(os.environ), conf / "log")
-    wait_for(lambda: (conf / "sshd.pid").exists(), 10, "sshd")
-    return conf
+def start_sshd(net: Network, outage: Outage) -> SshServer:
+    """Debian's sshd on the ssh host, root login with a key."""
+    server = configure_sshd(outage.dir / "sshd", net.address("ssh"), 22)
+    net.spawn("ssh", server.argv(), dict(os.environ), server.dir / "log")
+    server.wait_started()
+    return server
 
 
-def start_primary(net: Network, outage: Outage, ssh_conf: Path, conf: Path) -> None:
+def start_primary(net: Network, outage: Outage, ssh: SshServer, conf: Path) -> None:
     """Our primary monitor on the appliance (config beside ups.conf, as in its /etc/nut), with the SSH host in
     appliance.toml and the killpower hook at the end of its SHUTDOWNCMD."""
     killpower = outage.dir / "killpower"
@@ -218,11 +209,11 @@ def start_primary(net: Network, outage: Outage, ssh_conf: Path, conf: Path) -> N
         f"POWERDOWNFLAG {outage.dir / 'appliance-flag'}\n"
         f"POLLFREQ 5\nPOLLFREQALERT 1\nDEADTIME 3\nFINALDELAY 0\nHOSTSYNC {HOSTSYNC}\n"
     )
-    ssh_command = f"{stamp(outage.marker('ssh'))}; kill $(cat {ssh_conf / 'sshd.pid'})"
+    ssh_command = f"{stamp(outage.marker('ssh'))}; {ssh.kill_command()}"
     (conf / "appliance.toml").write_text(
         "[[shutdown.host]]\n"
         f'name = "fileserver"\nmethod = "ssh"\naddress = "{net.address("ssh")}"\nuser = "root"\n'
-        f'key = "{ssh_conf / "client_key"}"\ncommand = "{ssh_command}"\ntimeout = 10\nconfirm_timeout = 10\n'
+        f'key = "{ssh.client_key}"\ncommand = "{ssh_command}"\ntimeout = 10\nconfirm_timeout = 10\n'
     )
     env = {
         **os.environ,
@@ -255,8 +246,8 @@ def start_everything(net: Network, outage: Outage, seq: str) -> subprocess.Popen
     for host in ("s1", "s2", "s3"):
         start_debian_secondary(net, outage, host)
     start_our_monitor(net, outage, "ours", f"ups@{net.appliance_address('ours')} 1 mon m secondary")
-    ssh_conf = start_sshd(net, outage)
-    start_primary(net, outage, ssh_conf, outage.dir.parent / "appliance")
+    ssh = start_sshd(net, outage)
+    start_primary(net, outage, ssh, outage.dir.parent / "appliance")
     wait_for(lambda: logins(net) == 5, 15, "four secondaries and the primary logged in")
     return run
 
