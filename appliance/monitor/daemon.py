@@ -234,8 +234,7 @@ class UpsMonitor:
             else:
                 log.warning("Timeout waiting for secondaries to log out (HOSTSYNC %ds)", self.conf.hostsync)
             if self.appconf.hosts:
-                dry_run = self.executor.dry_run or self.appconf.dry_run
-                results = await shut_down_hosts(self.appconf.hosts, dry_run=dry_run)
+                results = await shut_down_hosts(self.appconf.hosts, dry_run=self.executor.dry_run)
                 failed = [r.name for r in results if not r.ok and r.message != "dry run"]
                 if failed:
                     log.error("hosts not confirmed down: %s (going on: the UPS power is cut in the end)", failed)
@@ -331,7 +330,8 @@ def main(argv: list[str]) -> int:
         return 1
     with contextlib.suppress(OSError):
         pid_file().write_text(f"{os.getpid()}\n")
-    if args.dry_run or appconf.dry_run:
+    dry_run = args.dry_run or appconf.dry_run
+    if dry_run:
         for line in describe_plan(appconf.hosts):
             log.info("plan: %s", line)
-    return eventloop.run(run_monitor(conf, args.dry_run, sched, appconf))
+    return eventloop.run(run_monitor(conf, dry_run, sched, appconf))

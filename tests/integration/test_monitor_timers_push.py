@@ -130,3 +130,33 @@ def test_reload_adds_a_monitor_and_a_broken_file_keeps_the_running_config(tmp_pa
         finally:
             out = stop(proc)
         assert "reloaded" in out and "keeping the running configuration" in out
+
+
+def test_dry_run_logs_the_whole_plan_and_does_nothing(tmp_path: Path) -> None:
+    with start_nut_dummy(tmp_path / "nut", DUMP, users=USERS) as nut:
+        confdir = tmp_path / "monitor"
+        confdir.mkdir()
+        host_marker = tmp_path / "host-ran"
+        (confdir / "appliance.toml").write_text(
+            '[shutdown]\ndry_run = true\n[[shutdown.host]]\nname = "nas"\naddress = "127.0.0.1"\nkey = "/k"\n'
+            f'command = "touch {host_marker}"\n'
+        )
+        proc, marker, _, flag = start_monitor(tmp_path, f"MONITOR {nut.address()} 1 boss b primary")
+        try:
+            wait_for(lambda: logged_in(nut))
+            set_status(nut, "OB DISCHRG LB")
+            assert proc.wait(timeout=30) == 0
+        finally:
+            out = stop(proc)
+        assert "plan: tier 0: nas: ssh root@127.0.0.1:22 'touch" in out
+        assert "dry run: would shut down tier 0: nas" in out and "dry run: would run SHUTDOWNCMD" in out
+        assert not marker.exists() and not host_marker.exists() and not flag.exists()
+
+
+def test_unknown_ups_is_reported_once_and_the_monitor_keeps_running(tmp_path: Path) -> None:
+    with start_nut_dummy(tmp_path / "nut", DUMP, users=USERS) as nut:
+        proc, marker, _, _ = start_monitor(tmp_path, f"MONITOR nosuchups@127.0.0.1:{nut.port} 1 mon m secondary")
+        time.sleep(3)
+        assert proc.poll() is None and not marker.exists()
+        out = stop(proc)
+        assert out.count("Unknown UPS") == 1, out

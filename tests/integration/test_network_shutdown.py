@@ -126,7 +126,9 @@ def stamp(path: Path) -> str:
 
 
 def read_stamp(path: Path) -> float:
-    return float(path.read_text().strip())
+    """The time in a marker; the shell creates the file before it writes the line, so wait for the newline."""
+    wait_for(lambda: path.exists() and path.read_text().endswith("\n"), 5, f"a whole line in {path}")
+    return float(path.read_text())
 
 
 def wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
