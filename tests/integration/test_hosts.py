@@ -80,8 +80,9 @@ def test_a_hung_command_is_cut_off_at_its_timeout(sshd_factory) -> None:  # type
     assert not result.ok and "did not finish within 1 s" in result.message
 
 
-def test_an_unreachable_host_fails_fast_with_a_clear_message() -> None:
-    host = HostSpec("ghost", "ssh", "127.0.0.1", free_port(), key="/nonexistent", timeout=5.0)
+def test_an_unreachable_host_fails_fast_with_a_clear_message(tmp_path: Path) -> None:
+    never_started = configure_sshd(tmp_path / "ghost", "127.0.0.1", free_port())  # keys, but nobody listens
+    host = ssh_host(never_started, "ghost", "poweroff", timeout=5.0)
     started = time.monotonic()
     [result] = run([host])
     assert time.monotonic() - started < 5
