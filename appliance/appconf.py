@@ -12,7 +12,7 @@
     user = "root"                   # ssh
     key = "/etc/nut/id_ed25519"     # ssh: private key (key authentication only)
     known_hosts = "/etc/nut/known_hosts"  # ssh: optional; without it any host key is accepted, with a warning
-    command = "poweroff"            # ssh
+    command = "poweroff"            # ssh; runs on a terminal, as with ssh -t (background work needs nohup)
     url = "http://192.168.1.30/shutdown"  # http
     http_method = "POST"            # http
     timeout = 30                    # seconds for the command or the request
@@ -28,13 +28,14 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from appliance.nutconf.diagnostics import ConfigError, Diagnostic, did_you_mean
+from appliance.nutconf.paths import config_dir
 
 METHODS = ("ssh", "http")
+_HOST_TABLE_HINT = "write each host as a [[shutdown.host]] table"
 _HOST_KEYS: dict[str, type | tuple[type, ...]] = {
     "name": str,
     "tier": int,
@@ -108,6 +109,9 @@ def parse_appconf(text: str, path: str = "appliance.toml") -> tuple[AppConf, lis
             hint = did_you_mean(key, ["shutdown"])
             problems.append(Diagnostic(path, _key_line(text, key, 1), key, "unknown section", hint))
     shutdown = data.get("shutdown", {})
+    if not isinstance(shutdown, dict):
+        problems.append(Diagnostic(path, _key_line(text, "shutdown", 1), "shutdown", "must be a [shutdown] table"))
+        shutdown = {}
     for key in shutdown:
         if key not in ("host", "dry_run"):
             hint = did_you_mean(key, ["host", "dry_run"])
@@ -117,12 +121,15 @@ def parse_appconf(text: str, path: str = "appliance.toml") -> tuple[AppConf, lis
         problems.append(Diagnostic(path, _key_line(text, "dry_run", 1), "dry_run", "must be true or false"))
     raw_hosts = shutdown.get("host", [])
     if not isinstance(raw_hosts, list):
-        problems.append(Diagnostic(path, 0, "shutdown.host", "write each host as a [[shutdown.host]] table"))
+        problems.append(Diagnostic(path, _key_line(text, "host", 1), "shutdown.host", _HOST_TABLE_HINT))
         raw_hosts = []
     headers = _header_lines(text)
     hosts: list[HostSpec] = []
     for index, raw in enumerate(raw_hosts):
         start = headers[index] if index < len(headers) else 0
+        if not isinstance(raw, dict):
+            problems.append(Diagnostic(path, _key_line(text, "host", 1), "shutdown.host", _HOST_TABLE_HINT))
+            continue
         host = _host(raw, text, path, start, problems)
         if host is None:
             continue
@@ -145,7 +152,7 @@ def _host(raw: dict[str, Any], text: str, path: str, start: int, problems: list[
         if expected is None:
             report(key, "unknown key in [[shutdown.host]]", did_you_mean(key, _HOST_KEYS))
         elif not isinstance(value, expected) or isinstance(value, bool):
-            kind = "a string" if expected is str else "a number"
+            kind = {str: "a string", int: "a whole number"}.get(expected, "a number")
             report(key, f"must be {kind}")
     for required in ("name", "address"):
         if required not in raw and not (required == "address" and "url" in raw):
@@ -157,9 +164,17 @@ def _host(raw: dict[str, Any], text: str, path: str, start: int, problems: list[
         report(None, "an http host needs 'url'")
     if method == "ssh" and "key" not in raw:
         report(None, "an ssh host needs 'key' (the private key; only key authentication is used)")
-    for key in ("tier", "port", "timeout", "confirm_timeout"):
-        if isinstance(raw.get(key), int | float) and raw[key] < 0:
-            report(key, "must not be negative")
+    for key, low in (("tier", 0), ("port", 1), ("timeout", 0.001), ("confirm_timeout", 0)):
+        if isinstance(raw.get(key), int | float) and not isinstance(raw[key], bool) and raw[key] < low:
+            report(key, "must not be negative" if low == 0 else "must be positive")
+    if isinstance(raw.get("port"), int) and raw["port"] > 65535:
+        report("port", "must be at most 65535")
+    if isinstance(raw.get("url"), str):
+        url_problem = _url_problem(raw["url"])
+        if url_problem:
+            report("url", url_problem, "write it as http://host[:port]/path or https://...")
+    if isinstance(raw.get("http_method"), str) and not raw["http_method"].isalpha():
+        report("http_method", f"not an HTTP method: {raw['http_method']!r}", "e.g. POST, GET or PUT")
     if len(problems) > before:
         return None
     url = raw.get("url")
@@ -175,9 +190,24 @@ def _host(raw: dict[str, Any], text: str, path: str, start: int, problems: list[
     )  # fmt: skip
 
 
-def load_appconf(directory: str | os.PathLike[str]) -> AppConf:
-    """appliance.toml in ``directory`` (an empty one when the file does not exist); raise ConfigError on errors."""
-    path = Path(directory) / "appliance.toml"
+def _url_problem(url: str) -> str | None:
+    """What is wrong with an http host's ``url``, or None."""
+    try:
+        split = urlsplit(url)
+        split.port  # noqa: B018 - raises ValueError for a port that is not a number in 0..65535
+    except ValueError as exc:
+        return f"not a valid URL: {exc}"
+    if split.scheme not in ("http", "https") or not split.hostname:
+        return f"not an http:// or https:// URL with a host: {url!r}"
+    return None
+
+
+def load_appconf(directory: str | os.PathLike[str] | None = None) -> AppConf:
+    """appliance.toml in ``directory`` (default: NUT's config directory); raise ConfigError on errors.
+
+    A missing file is an empty AppConf: no hosts to shut down.
+    """
+    path = config_dir(directory) / "appliance.toml"
     try:
         text = path.read_text()
     except FileNotFoundError:

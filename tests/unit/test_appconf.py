@@ -60,6 +60,21 @@ def test_a_good_file_with_defaults_filled_in() -> None:
         ('[[shutdown.host]]\nname = "a"\naddress = "h"\n', 1, None, "needs 'key'"),
         ('[[shutdown.host]]\nname = "a"\naddress = "h"\nkey = "k"\ntimeout = "30"\n', 5, "timeout", "a number"),
         ('[[shutdown.host]]\nname = "a"\naddress = "h"\nkey = "k"\ntier = -1\n', 5, "tier", "negative"),
+        ('[[shutdown.host]]\nname = "a"\naddress = "h"\nkey = "k"\ntier = 1.5\n', 5, "tier", "a whole number"),
+        ('[[shutdown.host]]\nname = "a"\naddress = "h"\nkey = "k"\nport = 70000\n', 5, "port", "at most 65535"),
+        ('[[shutdown.host]]\nname = "a"\naddress = "h"\nkey = "k"\ntimeout = 0\n', 5, "timeout", "positive"),
+        ('[[shutdown.host]]\nname = "a"\nmethod = "http"\nurl = "ftp://h/x"\n', 4, "url", "http:// or https://"),
+        ('[[shutdown.host]]\nname = "a"\nmethod = "http"\nurl = "http://h:99999/"\n', 4, "url", "not a valid URL"),
+        (
+            '[[shutdown.host]]\nname = "a"\nmethod = "http"\nurl = "http://h/"\nhttp_method = "PO ST"\n',
+            5,
+            "http_method",
+            "not an HTTP method",
+        ),
+        ("[shutdown]\ndry_run = 1\n", 2, "dry_run", "true or false"),
+        ('shutdown = "now"\n', 1, "shutdown", "must be a [shutdown] table"),
+        ('[shutdown]\nhost = "nas"\n', 2, "shutdown.host", "[[shutdown.host]] table"),
+        ("[shutdown]\nhost = [1]\n", 2, "shutdown.host", "[[shutdown.host]] table"),
         ("[shutdown]\ndryrun = true\n", 2, "dryrun", "did you mean 'dry_run'"),
         ("[shutdwn]\n", 1, "shutdwn", "did you mean 'shutdown'"),
         ('[[shutdown.host]]\nname = "a"\naddress = \n', 3, None, "not valid TOML"),
@@ -87,3 +102,12 @@ def test_missing_file_means_no_hosts_and_errors_raise_all_at_once(tmp_path: Path
         load_appconf(tmp_path)
     assert len(raised.value.diagnostics) >= 3  # name not a string, unknown foo, no address, no key
     assert all(str(tmp_path / "appliance.toml") in str(d) for d in raised.value.diagnostics)
+
+
+def test_the_file_is_found_in_nut_config_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "appliance.toml").write_text(
+        '[[shutdown.host]]\nname = "box"\nmethod = "http"\nurl = "http://box:8080/"\n'
+    )
+    monkeypatch.setenv("NUT_CONFPATH", str(tmp_path))
+    [box] = load_appconf().hosts
+    assert (box.address, box.port, box.url) == ("box", 8080, "http://box:8080/")
