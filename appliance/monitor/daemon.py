@@ -235,7 +235,7 @@ class UpsMonitor:
                 log.warning("Timeout waiting for secondaries to log out (HOSTSYNC %ds)", self.conf.hostsync)
             if self.appconf.hosts:
                 results = await shut_down_hosts(self.appconf.hosts, dry_run=self.executor.dry_run)
-                failed = [r.name for r in results if not r.ok and r.message != "dry run"]
+                failed = [r.name for r in results if not r.ok]
                 if failed:
                     log.error("hosts not confirmed down: %s (going on: the UPS power is cut in the end)", failed)
             self.executor.write_powerdown_flag()
