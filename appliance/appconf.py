@@ -2,6 +2,8 @@
 
     [shutdown]
     dry_run = false                 # log the plan, do nothing
+    stay_up = false                 # order the others down, but do not run SHUTDOWNCMD: the appliance stays up
+    killpower = false               # with stay_up: once the hosts are down, tell the UPS to cut its power itself
 
     [[shutdown.host]]
     name = "nas"                    # unique
@@ -35,6 +37,7 @@ from appliance.nutconf.diagnostics import ConfigError, Diagnostic, did_you_mean
 from appliance.nutconf.paths import config_dir
 
 METHODS = ("ssh", "http")
+_SWITCHES = ("dry_run", "stay_up", "killpower")
 _HOST_TABLE_HINT = "write each host as a [[shutdown.host]] table"
 _HOST_KEYS: dict[str, type | tuple[type, ...]] = {
     "name": str,
@@ -79,6 +82,8 @@ class AppConf:
     path: str
     hosts: tuple[HostSpec, ...] = field(default_factory=tuple)
     dry_run: bool = False
+    stay_up: bool = False
+    killpower: bool = False
 
 
 def _header_lines(text: str) -> list[int]:
@@ -113,12 +118,16 @@ def parse_appconf(text: str, path: str = "appliance.toml") -> tuple[AppConf, lis
         problems.append(Diagnostic(path, _key_line(text, "shutdown", 1), "shutdown", "must be a [shutdown] table"))
         shutdown = {}
     for key in shutdown:
-        if key not in ("host", "dry_run"):
-            hint = did_you_mean(key, ["host", "dry_run"])
+        if key != "host" and key not in _SWITCHES:
+            hint = did_you_mean(key, ["host", *_SWITCHES])
             problems.append(Diagnostic(path, _key_line(text, key, 1), key, "unknown key in [shutdown]", hint))
-    dry_run = shutdown.get("dry_run", False)
-    if not isinstance(dry_run, bool):
-        problems.append(Diagnostic(path, _key_line(text, "dry_run", 1), "dry_run", "must be true or false"))
+    switches = {key: shutdown.get(key, False) for key in _SWITCHES}
+    for key, value in switches.items():
+        if not isinstance(value, bool):
+            problems.append(Diagnostic(path, _key_line(text, key, 1), key, "must be true or false"))
+    if switches["killpower"] is True and switches["stay_up"] is not True:
+        hint = "without stay_up the killpower hook cuts the power at the end of the appliance's own shutdown"
+        problems.append(Diagnostic(path, _key_line(text, "killpower", 1), "killpower", "needs stay_up = true", hint))
     raw_hosts = shutdown.get("host", [])
     if not isinstance(raw_hosts, list):
         problems.append(Diagnostic(path, _key_line(text, "host", 1), "shutdown.host", _HOST_TABLE_HINT))
@@ -137,7 +146,8 @@ def parse_appconf(text: str, path: str = "appliance.toml") -> tuple[AppConf, lis
             problems.append(Diagnostic(path, _key_line(text, "name", start), "name", f"host '{host.name}' named twice"))
             continue
         hosts.append(host)
-    return AppConf(path, tuple(hosts), dry_run is True), problems
+    flags = {key: value is True for key, value in switches.items()}
+    return AppConf(path, tuple(hosts), **flags), problems
 
 
 def _host(raw: dict[str, Any], text: str, path: str, start: int, problems: list[Diagnostic]) -> HostSpec | None:

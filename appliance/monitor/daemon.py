@@ -146,7 +146,11 @@ class UpsMonitor:
         self._woken.set()
 
     async def run(self) -> int:
-        """Poll until stopped or until the host has been shut down; return the exit status."""
+        """Poll until stopped or until the host has been shut down; return the exit status.
+
+        With stay_up, a finished shutdown of the others leaves the monitor running: the policy does not trigger
+        twice, and notices keep coming.
+        """
         for watch in self.watches:
             watch.start()
         try:
@@ -177,8 +181,8 @@ class UpsMonitor:
                 await asyncio.sleep(0.01)
                 status = await link.poll()
             if await self._act(self.policy.observe(system, status, self.loop.time())):
-                return True
-        return await self._act(self.policy.tick(self.loop.time()))
+                return not self.appconf.stay_up
+        return await self._act(self.policy.tick(self.loop.time())) and not self.appconf.stay_up
 
     async def _sleep(self) -> None:
         """Wait POLLFREQ (POLLFREQALERT on battery), or less if woken or stopped."""
@@ -216,6 +220,7 @@ class UpsMonitor:
         for system in decision.set_fsd:
             await self.links[system].set_fsd()
         if decision.shutdown or self.forced:
+            self.forced = False
             await self.shutdown()
             return True
         return False
@@ -238,11 +243,20 @@ class UpsMonitor:
                 failed = [r.name for r in results if not r.ok]
                 if failed:
                     log.error("hosts not confirmed down: %s (going on: the UPS power is cut in the end)", failed)
+            if self.appconf.stay_up:
+                await self._stay_up()
+                return
             self.executor.write_powerdown_flag()
         self.executor.notify(Notice("SHUTDOWN", ""))
         for link in self.links.values():
             await link.drop()
         await self.executor.shutdown()
+
+    async def _stay_up(self) -> None:
+        """appliance.toml's stay_up: the others are down; keep this host up (and cut the UPS power if asked)."""
+        log.warning("every other host has been ordered down; staying up (stay_up in %s)", self.appconf.path)
+        if self.appconf.killpower:
+            await self.executor.killpower()
 
 
 def pid_file() -> Path:

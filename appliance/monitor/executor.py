@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -115,6 +116,26 @@ class Executor:
         if status != 0:
             log.error("SHUTDOWNCMD exited with status %d", status)
         return status
+
+    async def killpower(self) -> int | None:
+        """Tell every UPS to cut its power (``appliance upsdrvctl shutdown``), as the killpower hook does."""
+        if self.dry_run:
+            log.info("dry run: would run appliance upsdrvctl shutdown")
+            return None
+        log.critical("Telling the UPS to cut its power: appliance upsdrvctl shutdown")
+        try:
+            proc = await asyncio.create_subprocess_exec(*KILLPOWER, stdin=asyncio.subprocess.DEVNULL)
+        except OSError as exc:
+            log.error("cannot run upsdrvctl shutdown: %s", exc)
+            return None
+        status = await proc.wait()
+        if status != 0:
+            log.error("upsdrvctl shutdown exited with status %d", status)
+        return status
+
+
+# what systemd/system-shutdown/appliance-killpower runs
+KILLPOWER = (sys.executable, "-m", "appliance", "upsdrvctl", "shutdown")
 
 
 def powerdown_flag_present(path: str | None) -> bool:

@@ -160,3 +160,43 @@ def test_unknown_ups_is_reported_once_and_the_monitor_keeps_running(tmp_path: Pa
         assert proc.poll() is None and not marker.exists()
         out = stop(proc)
         assert out.count("Unknown UPS") == 1, out
+
+
+def test_stay_up_orders_the_others_down_keeps_running_and_cuts_the_power(tmp_path: Path) -> None:
+    with start_nut_dummy(tmp_path / "nut", DUMP, users=USERS) as nut:
+        confdir = tmp_path / "monitor"
+        confdir.mkdir()
+        (confdir / "appliance.toml").write_text("[shutdown]\nstay_up = true\nkillpower = true\n")
+        (confdir / "ups.dev").write_text("ups.status: OL\n")  # what the killpower goes through: our dummy-ups
+        (confdir / "ups.conf").write_text("[ups]\n  driver = dummy-ups\n  port = ups.dev\n")
+        proc, marker, _, flag = start_monitor(tmp_path, f"MONITOR {nut.address()} 1 boss b primary")
+        try:
+            wait_for(lambda: logged_in(nut))
+            set_status(nut, "OB DISCHRG LB")
+            wait_for(lambda: "FSD" in subprocess.run(["upsc", nut.address(), "ups.status"], capture_output=True,
+                                                     text=True).stdout)  # fmt: skip
+            time.sleep(3)
+            assert proc.poll() is None  # still monitoring
+            assert not marker.exists() and not flag.exists()  # no SHUTDOWNCMD, no POWERDOWNFLAG
+        finally:
+            out = stop(proc)
+        assert "staying up" in out and "simulated shutdown of ups" in out, out
+        assert out.count("Telling the UPS to cut its power") == 1
+
+
+def test_malformed_files_stop_the_monitor_with_every_error_and_no_traceback(tmp_path: Path) -> None:
+    (tmp_path / "upsmon.conf").write_text("MONITOR ups@host 1 mon m primari\nPOLLFREQ often\n")
+    (tmp_path / "appliance.toml").write_text("[shutdown]\ndry_run = maybe\n")
+    env = {**os.environ, "NUT_CONFPATH": str(tmp_path), "NUT_ALTPIDPATH": str(tmp_path)}
+
+    def monitor() -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "appliance", "monitor"]
+        return subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True, timeout=30)
+
+    result = monitor()
+    assert result.returncode == 1
+    assert f"{tmp_path / 'upsmon.conf'}:1" in result.stderr and f"{tmp_path / 'upsmon.conf'}:2" in result.stderr
+    assert "Traceback" not in result.stderr
+    (tmp_path / "upsmon.conf").write_text("MONITOR ups@host 1 mon m primary\n")
+    result = monitor()
+    assert result.returncode == 1 and "appliance.toml:2" in result.stderr and "Traceback" not in result.stderr

@@ -111,3 +111,13 @@ def test_the_file_is_found_in_nut_config_directory(tmp_path: Path, monkeypatch: 
     monkeypatch.setenv("NUT_CONFPATH", str(tmp_path))
     [box] = load_appconf().hosts
     assert (box.address, box.port, box.url) == ("box", 8080, "http://box:8080/")
+
+
+def test_stay_up_and_killpower_switches() -> None:
+    conf, problems = parse_appconf("[shutdown]\nstay_up = true\nkillpower = true\n")
+    assert problems == [] and conf.stay_up and conf.killpower and not conf.dry_run
+    _, problems = parse_appconf("[shutdown]\nkillpower = true\n", "appliance.toml")
+    assert [(p.line, p.key) for p in problems] == [(2, "killpower")]
+    assert "needs stay_up = true" in str(problems[0])
+    _, problems = parse_appconf("[shutdown]\nstayup = true\n", "appliance.toml")
+    assert "did you mean 'stay_up'" in str(problems[0])
