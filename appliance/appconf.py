@@ -20,6 +20,24 @@
     timeout = 30                    # seconds for the command or the request
     confirm_timeout = 120           # seconds for the host to stop answering
 
+    [mqtt]                          # telemetry; no table (or enabled = false): no MQTT
+    host = "127.0.0.1"
+    port = 1883                     # 8883 with tls_ca
+    username = "..."                # optional; password likewise
+    tls_ca = "/path/ca.pem"         # optional: TLS, verifying the broker; tls_cert / tls_key for a client certificate
+    client_id = "..."               # default: appliance-<hostname>
+    prefix = "nut"                  # topics: <prefix>/<hostname>/<ups>/...
+    qos = 1
+    protocol = "5"                  # or "3.1.1"
+    discovery = true                # Home Assistant discovery
+    discovery_prefix = "homeassistant"
+    commands = false                # accept instant commands and SET over MQTT...
+    command_user = "admin"          # ...with the rights of this upsd.users user
+
+    [metrics]                       # Prometheus /metrics; no table: none
+    listen = "127.0.0.1"
+    port = 9199
+
 It lives beside upsmon.conf (``$NUT_CONFPATH`` or /etc/nut). A missing file means no such hosts. Every problem
 is reported at once with its line and a hint, as for NUT's files.
 """
@@ -29,6 +47,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -76,11 +95,69 @@ class HostSpec:
 
 
 @dataclass(frozen=True)
+class MqttConf:
+    """The [mqtt] table."""
+
+    host: str = "127.0.0.1"
+    port: int | None = None  # 1883, or 8883 with TLS
+    username: str | None = None
+    password: str | None = None
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    client_id: str | None = None
+    prefix: str = "nut"
+    qos: int = 1
+    protocol: str = "5"
+    discovery: bool = True
+    discovery_prefix: str = "homeassistant"
+    commands: bool = False
+    command_user: str | None = None
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class MetricsConf:
+    """The [metrics] table."""
+
+    listen: str = "127.0.0.1"
+    port: int = 9199
+
+
+# key -> (accepted types, a check returning a problem or None)
+_Check = Callable[[Any], str | None]
+_MQTT_KEYS: dict[str, tuple[type | tuple[type, ...], _Check | None]] = {
+    "enabled": (bool, None),
+    "host": (str, None),
+    "port": (int, lambda v: None if 0 < v < 65536 else "must be a port number, 1-65535"),
+    "username": (str, None),
+    "password": (str, None),
+    "tls_ca": (str, None),
+    "tls_cert": (str, None),
+    "tls_key": (str, None),
+    "client_id": (str, None),
+    "prefix": (str, lambda v: None if v and not set(v) & set("#+") else "must be a non-empty topic without # or +"),
+    "qos": (int, lambda v: None if v in (0, 1, 2) else "must be 0, 1 or 2"),
+    "protocol": (str, lambda v: None if v in ("5", "3.1.1") else 'must be "5" or "3.1.1"'),
+    "discovery": (bool, None),
+    "discovery_prefix": (str, None),
+    "commands": (bool, None),
+    "command_user": (str, None),
+}
+_METRICS_KEYS: dict[str, tuple[type | tuple[type, ...], _Check | None]] = {
+    "listen": (str, None),
+    "port": (int, lambda v: None if 0 <= v < 65536 else "must be a port number, 0-65535"),
+}
+
+
+@dataclass(frozen=True)
 class AppConf:
     """The whole of appliance.toml."""
 
     path: str
     hosts: tuple[HostSpec, ...] = field(default_factory=tuple)
+    mqtt: MqttConf | None = None
+    metrics: MetricsConf | None = None
     dry_run: bool = False
     stay_up: bool = False
     killpower: bool = False
@@ -110,8 +187,8 @@ def parse_appconf(text: str, path: str = "appliance.toml") -> tuple[AppConf, lis
         return AppConf(path), [Diagnostic(path, int(match.group(1)) if match else 0, None, f"not valid TOML: {exc}")]
     problems: list[Diagnostic] = []
     for key in data:
-        if key != "shutdown":
-            hint = did_you_mean(key, ["shutdown"])
+        if key not in ("shutdown", "mqtt", "metrics"):
+            hint = did_you_mean(key, ["shutdown", "mqtt", "metrics"])
             problems.append(Diagnostic(path, _key_line(text, key, 1), key, "unknown section", hint))
     shutdown = data.get("shutdown", {})
     if not isinstance(shutdown, dict):
@@ -147,7 +224,68 @@ def parse_appconf(text: str, path: str = "appliance.toml") -> tuple[AppConf, lis
             continue
         hosts.append(host)
     flags = {key: value is True for key, value in switches.items()}
-    return AppConf(path, tuple(hosts), **flags), problems
+    mqtt = _flat_table(data, "mqtt", _MQTT_KEYS, text, path, problems)
+    if mqtt is not None and mqtt.get("commands") and not mqtt.get("command_user"):
+        hint = "commands run with the rights of that upsd.users user"
+        problems.append(Diagnostic(path, _key_line(text, "commands", 1), "commands", "needs command_user", hint))
+    if mqtt is not None and ("tls_cert" in mqtt) != ("tls_key" in mqtt):
+        problems.append(Diagnostic(path, 0, "tls_cert", "tls_cert and tls_key go together"))
+    metrics = _flat_table(data, "metrics", _METRICS_KEYS, text, path, problems)
+    return (
+        AppConf(
+            path,
+            tuple(hosts),
+            mqtt=MqttConf(**mqtt) if mqtt is not None and mqtt.get("enabled", True) else None,
+            metrics=MetricsConf(**metrics) if metrics is not None else None,
+            **flags,
+        ),
+        problems,
+    )
+
+
+def _flat_table(
+    data: dict[str, Any],
+    name: str,
+    spec: dict[str, tuple[type | tuple[type, ...], _Check | None]],
+    text: str,
+    path: str,
+    problems: list[Diagnostic],
+) -> dict[str, Any] | None:
+    """A table of plain keys checked against ``spec``: its valid keys, or None when it is absent."""
+    if name not in data:
+        return None
+    table = data[name]
+    header = _table_line(text, name)
+    if not isinstance(table, dict):
+        problems.append(Diagnostic(path, _key_line(text, name, 1), name, f"must be a [{name}] table"))
+        return None
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        line = _key_line(text, key, header)
+        if key not in spec:
+            hint = did_you_mean(key, spec)
+            problems.append(Diagnostic(path, line, key, f"unknown key in [{name}]", hint))
+            continue
+        types, check = spec[key]
+        if not isinstance(value, types) or (isinstance(value, bool) and types is not bool):
+            kind = {bool: "true or false", int: "a whole number", str: "a string"}.get(types, "a value")  # type: ignore[call-overload]
+            problems.append(Diagnostic(path, line, key, f"must be {kind}"))
+            continue
+        problem = check(value) if check else None
+        if problem:
+            problems.append(Diagnostic(path, line, key, problem))
+            continue
+        values[key] = value
+    return values
+
+
+def _table_line(text: str, name: str) -> int:
+    """The line of the ``[name]`` header (1 when not found)."""
+    pattern = re.compile(rf"^\s*\[\s*{re.escape(name)}\s*\]")
+    for number, line in enumerate(text.splitlines(), start=1):
+        if pattern.match(line):
+            return number
+    return 1
 
 
 def _host(raw: dict[str, Any], text: str, path: str, start: int, problems: list[Diagnostic]) -> HostSpec | None:

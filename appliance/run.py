@@ -22,8 +22,10 @@ import signal
 import sys
 import tempfile
 from pathlib import Path
+from typing import Protocol
 
 from appliance import eventloop
+from appliance.appconf import load_appconf
 from appliance.drivers.dummy_ups import DEFAULT_SEQUENCE
 from appliance.drivers.upsdrvctl import Control, driver_argv
 from appliance.nutconf.diagnostics import ConfigError
@@ -77,6 +79,7 @@ async def run(confdir: Path, statepath: Path) -> int:
         child.start()
         children.append(child)
     server = await UpsdServer.start(config)
+    extras = await start_extras(confdir, server)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -86,9 +89,49 @@ async def run(confdir: Path, statepath: Path) -> int:
     print(f"appliance: serving {len(ups_conf.ups)} UPS on {addresses}", flush=True)
     await stop.wait()
     log.info("stopping")
+    for extra in extras:
+        await extra.close()
     await server.close()
     await asyncio.gather(*(child.stop() for child in children))
     return 0
+
+
+class Extra(Protocol):
+    """Something started beside upsd that must be closed with it."""
+
+    async def close(self) -> None:
+        """Stop it."""
+
+
+async def start_extras(confdir: Path, server: UpsdServer) -> list[Extra]:
+    """What appliance.toml adds to upsd: the MQTT publisher and the Prometheus endpoint.
+
+    A problem with either is logged and leaves it off; the NUT side runs regardless.
+    """
+    try:
+        appconf = load_appconf(confdir)
+    except ConfigError as exc:
+        log.error("appliance.toml ignored (MQTT and metrics off):\n%s", exc)
+        return []
+    extras: list[Extra] = []
+    if appconf.mqtt is not None:
+        from appliance.mqtt.publisher import MqttPublisher, MqttSetupError  # paho only when MQTT is on
+
+        try:
+            publisher = MqttPublisher(appconf.mqtt, server)
+        except MqttSetupError as exc:
+            log.error("%s: MQTT off", exc)
+        else:
+            publisher.start()
+            extras.append(publisher)
+    if appconf.metrics is not None:
+        from appliance.metrics import MetricsServer  # prometheus-client only when metrics are on
+
+        try:
+            extras.append(await MetricsServer.start(appconf.metrics, server))
+        except OSError as exc:
+            log.error("metrics endpoint %s:%d: %s", appconf.metrics.listen, appconf.metrics.port, exc)
+    return extras
 
 
 def _reload(server: UpsdServer, confdir: Path) -> None:

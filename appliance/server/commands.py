@@ -400,6 +400,7 @@ def _fsd(model: ServerModel, session: Session, ups_name: str) -> str:
         return err("ACCESS-DENIED")
     entry.fsd = True  # latched until upsd restarts, as in NUT
     model.invalidate()
+    entry.link.announce(("FSD",))
     return "OK FSD-SET\n"
 
 

@@ -72,6 +72,10 @@ class DriverLink:
         """Stop calling ``listener``."""
         self._listeners.remove(listener)
 
+    def announce(self, message: Message) -> None:
+        """Tell the change listeners of an upsd-level change that no driver message carries (``("FSD",)``)."""
+        self._forward(message)
+
     def _forward(self, message: Message) -> None:
         for listener in list(self._listeners):
             try:
