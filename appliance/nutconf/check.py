@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from appliance.appconf import parse_appconf
 from appliance.nutconf.diagnostics import Diagnostic
 from appliance.nutconf.paths import config_dir
 from appliance.nutconf.ups_conf import parse_ups_conf
@@ -27,6 +28,7 @@ FILES: dict[str, tuple[Parser, bool]] = {
     "upsd.users": (parse_upsd_users, False),
     "upsmon.conf": (parse_upsmon_conf, False),
     "upssched.conf": (parse_upssched_conf, False),
+    "appliance.toml": (parse_appconf, False),  # ours: hosts without NUT, MQTT, metrics
 }
 
 

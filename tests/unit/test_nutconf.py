@@ -183,10 +183,11 @@ def test_load_raises_with_every_error(tmp_path: Path) -> None:
         load_upsd_users(tmp_path / "missing.users")
 
 
-def test_check_config_reports_errors_from_two_files_at_once(tmp_path: Path) -> None:
+def test_check_config_reports_errors_from_three_files_at_once(tmp_path: Path) -> None:
     (tmp_path / "ups.conf").write_text("[ups]\n  driver = dummy-ups\n  port = /x.dev\n  mdoe = dummy-loop\n")
     (tmp_path / "upsd.users").write_text("[admin]\n  password = hunter2\n  actoins = SET\n")
     (tmp_path / "upsd.conf").write_text("LISTEN 127.0.0.1 3493\n")
+    (tmp_path / "appliance.toml").write_text('[mqtt]\nhots = "broker"\n')
     result = subprocess.run(
         [sys.executable, "-m", "appliance", "check-config", "--config-dir", str(tmp_path)],
         capture_output=True,
@@ -196,6 +197,7 @@ def test_check_config_reports_errors_from_two_files_at_once(tmp_path: Path) -> N
     assert result.returncode == 1
     assert "ups.conf:4: mdoe: not an option of driver dummy-ups (did you mean 'mode'?)" in result.stderr
     assert "upsd.users:3: actoins: unknown setting (did you mean 'actions'?)" in result.stderr
+    assert "appliance.toml:2: hots: unknown key in [mqtt] (did you mean 'host'?)" in result.stderr
     assert "Traceback" not in result.stderr and "hunter2" not in result.stderr + result.stdout
     assert f"{tmp_path / 'upsd.conf'}: OK" in result.stdout
 
