@@ -34,7 +34,14 @@ from paho.mqtt.enums import CallbackAPIVersion
 from appliance.appconf import MqttConf
 from appliance.clients.nut_client import AsyncNutClient, NutError
 from appliance.monitor.policy import Policy
-from appliance.mqtt.topics import UpsSnapshot, base_topic, discovery_messages, event_message, state_messages
+from appliance.mqtt.topics import (
+    UpsSnapshot,
+    base_topic,
+    device_identities,
+    discovery_messages,
+    event_message,
+    state_messages,
+)
 from appliance.nutconf.upsmon_conf import Monitor, UpsmonConf
 from appliance.server.commands import UpsEntry
 from appliance.server.listener import UpsdServer
@@ -125,7 +132,8 @@ class MqttPublisher:
         self.loop.call_soon_threadsafe(self._disconnected, str(reason))
 
     def _on_connect_fail(self, _: mqtt.Client, __: Any) -> None:
-        self._report(f"MQTT broker {self.conf.host}:{self._port} cannot be reached (retrying every second)")
+        trust = " or its TLS certificate is not trusted (tls_ca)" if self.conf.tls_ca else ""
+        self._report(f"MQTT broker {self.conf.host}:{self._port} cannot be reached{trust} (retrying every second)")
 
     def _on_message(self, _: mqtt.Client, __: Any, message: mqtt.MQTTMessage) -> None:
         ups = message.topic[len(self.base) + 1 :].rsplit("/", 1)[0]
@@ -203,12 +211,14 @@ class MqttPublisher:
         self._dirty = False
         wanted: dict[str, str] = {}
         now = time.time()
-        for entry in self._watched.values():
-            ups = snapshot(entry, self.conf.commands)
+        upses = [snapshot(entry, self.conf.commands) for entry in self._watched.values()]
+        identities = device_identities(self.hostname, upses)
+        for ups in upses:
             wanted.update(state_messages(self.base, ups))
             if self.conf.discovery:
-                wanted.update(discovery_messages(self.conf.discovery_prefix, self.base, self.hostname, ups))
-            self._notices(entry.name, None if ups.stale else ups.values.get("ups.status"), now)
+                prefix = self.conf.discovery_prefix
+                wanted.update(discovery_messages(prefix, self.base, identities[ups.name], ups))
+            self._notices(ups.name, None if ups.stale else ups.values.get("ups.status"), now)
         if not self.connected:
             return
         for topic in [t for t in self.sent if t not in wanted and t != self.availability]:

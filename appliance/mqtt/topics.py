@@ -98,14 +98,22 @@ def event_message(notice_kind: str, ups: str, message: str, when: float) -> str:
     return json.dumps({"type": notice_kind, "ups": ups, "message": message, "time": round(when, 3)})
 
 
-def discovery_messages(discovery_prefix: str, base: str, hostname: str, ups: UpsSnapshot) -> dict[str, str]:
-    """Home Assistant discovery configs for one UPS (retained)."""
-    identity = ups.device_id or f"{hostname}_{ups.name}"
+def device_identities(hostname: str, upses: list[UpsSnapshot]) -> dict[str, str]:
+    """Each UPS's Home Assistant identity: its serial, unless missing or shared (then ``<hostname>_<ups>``)."""
+    serials = [u.device_id for u in upses]
+    return {
+        u.name: serial if serial and serials.count(serial) == 1 else f"{hostname}_{u.name}"
+        for u, serial in zip(upses, serials, strict=True)
+    }
+
+
+def discovery_messages(discovery_prefix: str, base: str, identity: str, ups: UpsSnapshot) -> dict[str, str]:
+    """Home Assistant discovery configs for one UPS (retained); ``identity`` from :func:`device_identities`."""
     node = re.sub(r"[^A-Za-z0-9_-]", "_", f"nut_{identity}")
     root = f"{base}/{ups.name}"
     device = {
         "identifiers": [node],
-        "name": ups.desc or f"{ups.name} on {hostname}",
+        "name": ups.desc or f"{ups.name} on {base.rsplit('/', 1)[-1]}",
         "manufacturer": ups.values.get("device.mfr") or ups.values.get("ups.mfr") or "unknown",
         "model": ups.values.get("device.model") or ups.values.get("ups.model") or "UPS",
     }

@@ -254,3 +254,64 @@ def test_prometheus_metrics(tmp_path: Path) -> None:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/other", timeout=5)
     finally:
         stop_stack(stack)
+
+
+def test_a_ups_removed_from_ups_conf_takes_its_entities_along(broker: Broker, tmp_path: Path) -> None:
+    confdir = tmp_path / "appliance"
+    confdir.mkdir()
+    (confdir / "appliance.toml").write_text(mqtt_table(broker))
+    stack = start_stack(confdir, extra_ups_conf=f"[second]\n  driver = dummy-ups\n  port = {confdir / 'ups.dev'}\n")
+    sub = Subscriber(broker, "#")
+    try:
+        sub.wait_for(f"{BASE}/second/status", "OL")
+        second = [t for t, p in sub.last.items() if p and ("/second/" in t or "_second" in t)]
+        assert any(t.startswith("homeassistant/") for t in second)
+        (confdir / "ups.conf").write_text((confdir / "ups.conf").read_text().split("[second]")[0])
+        stack.proc.send_signal(signal.SIGHUP)
+        for topic in second:  # cleared: an empty retained message removes the entity in Home Assistant
+            sub.wait_for(topic, "", timeout=5)
+        assert sub.last[f"{UPS}/status"] == "OL"
+    finally:
+        sub.close()
+        stop_stack(stack)
+
+
+def test_broker_down_at_start_then_up(tmp_path: Path) -> None:
+    broker = Broker(tmp_path / "broker", free_port())
+    broker.directory.mkdir()
+    stack = start_with(tmp_path, mqtt_table(broker))  # nothing listens on the broker's port yet
+    try:
+        time.sleep(2)
+        assert upsc(stack, "ups.status") == "OL"
+        broker.start()
+        up = time.monotonic()
+        sub = Subscriber(broker, f"{UPS}/status")
+        try:
+            assert sub.wait_for(f"{UPS}/status", timeout=5) == "OL"
+            assert time.monotonic() - up < 3
+        finally:
+            sub.close()
+    finally:
+        stop_stack(stack)
+        broker.stop()
+    log = (stack.confdir / "run.log").read_text()
+    assert log.count("cannot be reached") == 1 and "Traceback" not in log
+
+
+def test_an_untrusted_broker_certificate_is_refused_clearly(tmp_path: Path) -> None:
+    broker = start_broker(tmp_path / "broker", tls=True)
+    other_ca = start_broker(tmp_path / "other", tls=True)  # a CA that did not sign the broker's certificate
+    other_ca.stop()
+    try:
+        assert other_ca.tls is not None
+        toml = f'[mqtt]\nhost = "127.0.0.1"\nport = {broker.port}\ntls_ca = "{other_ca.tls[0]}"\n'
+        stack = start_with(tmp_path, toml)
+        try:
+            time.sleep(3)
+            assert upsc(stack, "ups.status") == "OL"
+        finally:
+            stop_stack(stack)
+        log = (stack.confdir / "run.log").read_text()
+        assert log.count("certificate is not trusted") == 1 and "Traceback" not in log
+    finally:
+        broker.stop()

@@ -58,11 +58,13 @@ def _wait_serving(port: int, timeout: float = 20.0) -> None:
         time.sleep(0.1)
 
 
-def start_stack(confdir: Path, extra_upsd_conf: str = "") -> Stack:
+def start_stack(confdir: Path, extra_upsd_conf: str = "", extra_ups_conf: str = "") -> Stack:
     confdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     (confdir / "ups.dev").write_bytes(DUMP.read_bytes())
-    (confdir / "ups.conf").write_text(f'[ups]\n  driver = dummy-ups\n  port = {confdir / "ups.dev"}\n  desc = "Rack"\n')
+    (confdir / "ups.conf").write_text(
+        f'[ups]\n  driver = dummy-ups\n  port = {confdir / "ups.dev"}\n  desc = "Rack"\n{extra_ups_conf}'
+    )
     (confdir / "upsd.conf").write_text(f"LISTEN 127.0.0.1 {port}\n{extra_upsd_conf}")
     (confdir / "upsd.users").write_text(USERS)
     env = {**os.environ, "NUT_CONFPATH": str(confdir), "NUT_STATEPATH": str(confdir)}

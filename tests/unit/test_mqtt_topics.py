@@ -6,7 +6,7 @@ import json
 
 from appliance.appconf import parse_appconf
 from appliance.mqtt.publisher import parse_command
-from appliance.mqtt.topics import UpsSnapshot, discovery_messages, state_messages
+from appliance.mqtt.topics import UpsSnapshot, device_identities, discovery_messages, state_messages
 
 
 def snapshot(**values: str) -> UpsSnapshot:
@@ -24,17 +24,17 @@ def test_state_messages_carry_every_variable_status_connectivity_and_a_snapshot(
 
 
 def test_discovery_uses_the_serial_as_identity_and_skips_absent_variables() -> None:
-    configs = discovery_messages(
-        "homeassistant", "nut/pi", "pi", snapshot(**{"ups.serial": "AS1234", "ups.load": "20"})
-    )
+    ups = snapshot(**{"ups.serial": "AS1234", "ups.load": "20"})
+    configs = discovery_messages("homeassistant", "nut/pi", device_identities("pi", [ups])["ups"], ups)
     load = json.loads(configs["homeassistant/sensor/nut_AS1234/ups_load/config"])
     assert load["unit_of_measurement"] == "%" and "device_class" not in load and load["state_class"] == "measurement"
     assert not any("battery_charge" in topic for topic in configs)
     button = json.loads(configs["homeassistant/button/nut_AS1234/cmd_beeper_toggle/config"])
     assert button["payload_press"] == "beeper.toggle"
-    # a blank or all-zero serial is no identity: fall back to host and UPS name
-    anonymous = discovery_messages("homeassistant", "nut/pi", "pi", snapshot(**{"ups.serial": "000000"}))
-    assert "homeassistant/sensor/nut_pi_ups/status/config" in anonymous
+    # a blank or all-zero serial is no identity, and neither is one that two UPSes share: host and UPS name instead
+    assert device_identities("pi", [snapshot(**{"ups.serial": "000000"})]) == {"ups": "pi_ups"}
+    twin = UpsSnapshot("twin", {"ups.serial": "AS1234"})
+    assert device_identities("pi", [ups, twin]) == {"ups": "pi_ups", "twin": "pi_twin"}
 
 
 def test_command_payloads() -> None:
