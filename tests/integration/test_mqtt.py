@@ -175,7 +175,7 @@ def publish(broker: Broker, topic: str, payload: str) -> None:
 
 
 def test_killed_appliance_leaves_its_last_will(broker: Broker, tmp_path: Path) -> None:
-    stack = start_with(tmp_path, mqtt_table(broker))
+    stack = start_with(tmp_path, mqtt_table(broker, 'protocol = "3.1.1"\n'))  # the older protocol, too
     sub = Subscriber(broker, f"{BASE}/availability")
     try:
         sub.wait_for(f"{BASE}/availability", "online")
