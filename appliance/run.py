@@ -22,12 +22,11 @@ import signal
 import sys
 import tempfile
 from pathlib import Path
-from typing import Protocol
 
-from appliance import eventloop
-from appliance.appconf import load_appconf
+from appliance import eventloop, sdnotify
 from appliance.drivers.dummy_ups import DEFAULT_SEQUENCE
 from appliance.drivers.upsdrvctl import Control, driver_argv
+from appliance.extras import start_extras
 from appliance.nutconf.diagnostics import ConfigError
 from appliance.nutconf.paths import state_dir
 from appliance.nutconf.ups_conf import load_ups_conf
@@ -87,51 +86,15 @@ async def run(confdir: Path, statepath: Path) -> int:
     loop.add_signal_handler(signal.SIGHUP, lambda: _reload(server, confdir))
     addresses = ", ".join(f"{address} port {port}" for address, port in server.bound)
     print(f"appliance: serving {len(ups_conf.ups)} UPS on {addresses}", flush=True)
+    watchdog = sdnotify.ready(f"serving {len(ups_conf.ups)} UPS")
     await stop.wait()
     log.info("stopping")
+    await sdnotify.stopping(watchdog)
     for extra in extras:
         await extra.close()
     await server.close()
     await asyncio.gather(*(child.stop() for child in children))
     return 0
-
-
-class Extra(Protocol):
-    """Something started beside upsd that must be closed with it."""
-
-    async def close(self) -> None:
-        """Stop it."""
-
-
-async def start_extras(confdir: Path, server: UpsdServer) -> list[Extra]:
-    """What appliance.toml adds to upsd: the MQTT publisher and the Prometheus endpoint.
-
-    A problem with either is logged and leaves it off; the NUT side runs regardless.
-    """
-    try:
-        appconf = load_appconf(confdir)
-    except ConfigError as exc:
-        log.error("appliance.toml ignored (MQTT and metrics off):\n%s", exc)
-        return []
-    extras: list[Extra] = []
-    if appconf.mqtt is not None:
-        from appliance.mqtt.publisher import MqttPublisher, MqttSetupError  # paho only when MQTT is on
-
-        try:
-            publisher = MqttPublisher(appconf.mqtt, server)
-        except MqttSetupError as exc:
-            log.error("%s: MQTT off", exc)
-        else:
-            publisher.start()
-            extras.append(publisher)
-    if appconf.metrics is not None:
-        from appliance.metrics import MetricsServer  # prometheus-client only when metrics are on
-
-        try:
-            extras.append(await MetricsServer.start(appconf.metrics, server))
-        except OSError as exc:
-            log.error("metrics endpoint %s:%d: %s", appconf.metrics.listen, appconf.metrics.port, exc)
-    return extras
 
 
 def _reload(server: UpsdServer, confdir: Path) -> None:

@@ -23,6 +23,9 @@ BACKOFF_MAX = 30.0
 HEALTHY_AFTER = 60.0
 
 
+SERVICE_MANAGER_ENV = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
+
+
 @dataclass
 class ChildSpec:
     """What to run: a display name, the argv, and extra environment."""
@@ -60,6 +63,8 @@ class Child:
     async def _supervise(self) -> None:
         delay = BACKOFF_FIRST
         env = {**os.environ, **self.spec.env}
+        for name in SERVICE_MANAGER_ENV:  # systemd's messages are the supervisor's to send, not its children's
+            env.pop(name, None)
         while not self._stopping:
             began = time.monotonic()
             try:

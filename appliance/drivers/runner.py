@@ -42,7 +42,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from appliance import __version__
+from appliance import __version__, sdnotify
 from appliance.drivers import DRIVERS, driver_class
 from appliance.drivers.base import DeviceError, Driver, DriverConfig, DriverState
 from appliance.drivers.dstate_server import DriverSocketServer
@@ -451,9 +451,11 @@ class DriverRunner:
             await self.driver.close()
             return 1
         logger.info("%s: serving %s", self.settings.ups, self.settings.socket_path)
+        watchdog = sdnotify.ready(f"serving {self.settings.ups}")
         try:
             await self.run_loop()
         finally:
+            await sdnotify.stopping(watchdog)
             await self.server.close()
             await self.driver.close()
         if self.stop_signal is not None:

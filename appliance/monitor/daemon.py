@@ -22,7 +22,7 @@ import signal
 import sys
 from pathlib import Path
 
-from appliance import eventloop
+from appliance import eventloop, sdnotify
 from appliance.appconf import AppConf, load_appconf
 from appliance.clients.nut_client import AsyncNutClient, NutError
 from appliance.monitor.executor import Executor, powerdown_flag_present
@@ -295,7 +295,11 @@ async def run_monitor(
     loop.add_signal_handler(signal.SIGHUP, reload)
 
     loop.add_signal_handler(signal.SIGUSR1, force)
-    return await monitor.run()
+    watchdog = sdnotify.ready(f"monitoring {len(conf.monitors)} UPS")
+    try:
+        return await monitor.run()
+    finally:
+        await sdnotify.stopping(watchdog)
 
 
 def signal_running(command: str) -> int:

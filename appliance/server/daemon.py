@@ -21,7 +21,8 @@ import signal
 import sys
 from pathlib import Path
 
-from appliance import __version__, eventloop
+from appliance import __version__, eventloop, sdnotify
+from appliance.extras import start_extras
 from appliance.nutconf.diagnostics import ConfigError
 from appliance.nutconf.paths import config_dir, state_dir
 from appliance.nutconf.ups_conf import load_ups_conf
@@ -137,10 +138,15 @@ async def run_server(confdir: Path | None, family: str | None, write_pid: bool) 
     if pid_path is not None:
         with contextlib.suppress(OSError):
             pid_path.write_text(f"{os.getpid()}\n")
+    extras = await start_extras(confdir or config_dir(), server)
+    watchdog = sdnotify.ready(f"serving {len(server.model.ups)} UPS")
     try:
         await stop.wait()
     finally:
         log.info("Signal received, exiting")
+        await sdnotify.stopping(watchdog)
+        for extra in extras:
+            await extra.close()
         await server.close()
         if pid_path is not None:
             with contextlib.suppress(OSError):
