@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "upsd": ("appliance.server.daemon:main", "run the NUT network server (NUT upsd flags)"),
     "monitor": ("appliance.monitor.daemon:main", "upsmon: watch UPSes as primary or secondary, shut down in order"),
     "check-config": ("appliance.nutconf.check:main", "validate the NUT config files, reporting every error"),
+    "boot-config": ("appliance.bootconf:main", "install the configuration from the SD card's boot partition"),
     "upsc": ("appliance.clients.upsc:main", "read UPS variables like NUT's upsc"),
     "upsrw": ("appliance.clients.upsrw:main", "list or set writable variables like NUT's upsrw"),
     "upscmd": ("appliance.clients.upscmd:main", "list or run instant commands like NUT's upscmd"),
