@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 DRIVERS: dict[str, str] = {
     "dummy-ups": "appliance.drivers.dummy_ups:DummyUps",
     "genericups": "appliance.drivers.genericups:GenericUps",
+    "generic_gpio": "appliance.drivers.generic_gpio:GenericGpio",
 }
 
 

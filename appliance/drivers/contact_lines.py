@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
 from appliance.drivers.base import DeviceError, Driver
+from appliance.nutconf.schema import OptionSpec
 
 # Linux <asm-generic/termios.h> modem-control bits, as TIOCMGET/TIOCMSET see them.
 TIOCM_DTR = 0x002
@@ -467,10 +468,25 @@ def option_check(parse: Callable[[str], object]) -> Callable[[str], str | None]:
         try:
             parse(value)
         except ContactConfigError as err:
-            return str(err)
+            head, sep, rest = str(err).partition(": ")
+            return rest if sep and head.isidentifier() else str(err)  # the config error names the option already
         return None
 
     return check
+
+
+def whole_number_check(option: str) -> Callable[[str], str | None]:
+    """A config-schema check for an option that takes a whole number (seconds, a line number)."""
+
+    def check(value: str) -> str | None:
+        return None if value.strip().isdigit() else f"{option}={value!r}: a whole number"
+
+    return check
+
+
+DEBOUNCE_OPTION = OptionSpec(
+    "debounce", help="Milliseconds a line change must hold before it counts (30)", check=option_check(parse_debounce)
+)
 
 
 class ContactClosureDriver(Driver):

@@ -30,6 +30,7 @@ import serial
 
 from appliance.drivers.base import DeviceError
 from appliance.drivers.contact_lines import (
+    DEBOUNCE_OPTION,
     INPUT_OVERRIDES,
     OUTPUT_OVERRIDES,
     TIOCM_CD,
@@ -46,9 +47,9 @@ from appliance.drivers.contact_lines import (
     cable_type,
     configure_cable,
     option_check,
-    parse_debounce,
     parse_input_override,
     parse_output_override,
+    whole_number_check,
 )
 from appliance.nutconf.schema import OptionSpec
 
@@ -170,10 +171,6 @@ class LineWatcher(threading.Thread):
                 self.report(lines)
 
 
-def _check_sdtime(value: str) -> str | None:
-    return None if value.strip().isdigit() else f"sdtime={value!r}: whole seconds to hold the shutdown lines"
-
-
 class GenericUps(ContactClosureDriver):
     """NUT's genericups; see the module docstring."""
 
@@ -201,12 +198,8 @@ class GenericUps(ContactClosureDriver):
             )
             for option, what in zip(OUTPUT_OVERRIDES, ("cable power setting", "shutdown setting"), strict=True)
         ),
-        OptionSpec("sdtime", help="Hold time for shutdown value (seconds)", check=_check_sdtime),
-        OptionSpec(
-            "debounce",
-            help="Milliseconds a line change must hold before it counts (30)",
-            check=option_check(parse_debounce),
-        ),
+        OptionSpec("sdtime", help="Hold time for shutdown value (seconds)", check=whole_number_check("sdtime")),
+        DEBOUNCE_OPTION,
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
