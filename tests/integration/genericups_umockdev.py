@@ -3,6 +3,7 @@
 Runs with the SYSTEM python (it needs python3-gi and umockdev's typelib) under ``umockdev-wrapper``::
 
     umockdev-wrapper /usr/bin/python3 genericups_umockdev.py NUT_DRIVER OUR_DRIVER... -- TMPDIR TYPES
+    umockdev-wrapper /usr/bin/python3 genericups_umockdev.py serve ttyS10      (for bench/contact.py)
 
 For every UPS type, one fake tty ``/dev/ttyS<10+type>`` whose TIOCMGET/TIOCMSET/TIOCMBIS/TIOCMBIC are answered
 here from one shared line state. Status: our driver runs for the whole type (event-driven) while the lines go
@@ -153,8 +154,35 @@ def compare_killpower(nut: str, ours: list[str], tmp: Path, upstype: int, lines:
     }
 
 
+def serve(name: str) -> int:
+    """``serve ttySNN``: one fake tty for a benchmark; prints UMOCKDEV_DIR, then takes ``INPUTS`` lines on stdin.
+
+    Each line sets the input bits and is answered with the wall-clock time they changed.
+    """
+    testbed = UMockdev.Testbed.new()
+    testbed.add_from_string(f"P: /devices/{name}\nN: {name}\nE: DEVNAME=/dev/{name}\nE: SUBSYSTEM=tty\nA: dev=4:99\n")
+    lines = ModemLines()
+    testbed.attach_ioctl(f"/dev/{name}", lines)
+    print(testbed.get_root_dir(), flush=True)
+    done = threading.Event()
+
+    def commands() -> None:
+        for line in sys.stdin:
+            lines.inputs = int(line)
+            print(f"{time.time():.6f}", flush=True)
+        done.set()
+
+    threading.Thread(target=commands, daemon=True).start()
+    context = GLib.MainContext.default()
+    while not done.is_set():
+        context.iteration(False) or time.sleep(0.0002)
+    return 0
+
+
 def main(argv: list[str]) -> int:
     """See the module docstring."""
+    if argv[0] == "serve":
+        return serve(argv[1])
     split = argv.index("--")
     nut, ours = argv[0], argv[1:split]
     tmp, types = Path(argv[split + 1]), [int(t) for t in argv[split + 2].split(",")]
