@@ -6,7 +6,9 @@ UPS to shut down. ``CP``/``SD``/``OL``/``LB``/``RB``/``BYPASS`` override single 
 
 Beyond NUT (which reads the lines once per ``pollinterval``), a thread waits for line changes with TIOCMIWAIT
 and hands them to the event loop, so ``ups.status`` follows an edge at once; where the port cannot wait (a
-pyserial URL, a tty driver without TIOCMIWAIT) the thread polls every 20 ms instead. A new status counts once it
+pyserial URL, a tty driver without TIOCMIWAIT) the thread polls every 20 ms instead. A UART without a modem-status
+interrupt accepts TIOCMIWAIT but never wakes (seen on a VM's ttyS0): the read every ``pollinterval`` still
+catches every change, so such a port is no slower than NUT. A new status counts once it
 has held for ``debounce`` milliseconds (default 30). The cable power lines are set before the port is opened,
 so DTR/RTS do not pulse on open as pyserial would otherwise make them (the kernel's own open may still raise
 them for an instant: mind cables whose SD line is DTR or RTS).
