@@ -235,7 +235,8 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def write_atomically(path: Path, data: bytes, mode: int = 0o640, group: str | None = None) -> None:
-    """Write ``path`` through a temporary file in the same directory, fsynced, then renamed over the old one."""
+    """Write ``path`` through a temporary file in the same directory, fsynced, renamed over the old one, and the
+    directory fsynced: after a power cut the file is either the old one or the new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -248,6 +249,7 @@ def write_atomically(path: Path, data: bytes, mode: int = 0o640, group: str | No
             with contextlib.suppress(KeyError):  # no such group on this machine: root keeps the file
                 os.chown(temp, 0, grp.getgrnam(group).gr_gid)
         os.replace(temp, path)
+        _fsync_dir(path.parent)  # the rename itself must reach the card (seen lost on FAT after a power cut)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
