@@ -8,7 +8,7 @@ One simulated serial port (umockdev, see tests/integration/genericups_umockdev.p
 
 Each sample flips RNG (t0: the harness changed the line) and a client per upsd asks ``GET VAR ups ups.status``
 in a tight loop until it sees the new status (t1). Note: umockdev cannot simulate TIOCMIWAIT, so here our driver
-falls back to reading the lines every 20 ms; on a real port the wait returns at the edge. ``debounce`` is
+falls back to reading the lines every 10 ms; on a real port the wait returns at the edge. ``debounce`` is
 ``--debounce`` ms (default 0, to measure the path itself; the driver's default is 30).
 
     .venv/bin/python bench/contact.py [--samples 20] [--debounce 0]

@@ -6,7 +6,7 @@ UPS to shut down. ``CP``/``SD``/``OL``/``LB``/``RB``/``BYPASS`` override single 
 
 Beyond NUT (which reads the lines once per ``pollinterval``), a thread waits for line changes with TIOCMIWAIT
 and hands them to the event loop, so ``ups.status`` follows an edge at once; where the port cannot wait (a
-pyserial URL, a tty driver without TIOCMIWAIT) the thread polls every 20 ms instead. A UART without a modem-status
+pyserial URL, a tty driver without TIOCMIWAIT) the thread polls every 10 ms instead. A UART without a modem-status
 interrupt accepts TIOCMIWAIT but never wakes (seen on a VM's ttyS0): the read every ``pollinterval`` still
 catches every change, so such a port is no slower than NUT. A new status counts once it
 has held for ``debounce`` milliseconds (default 30). The cable power lines are set before the port is opened,
@@ -58,7 +58,7 @@ from appliance.nutconf.schema import OptionSpec
 logger = logging.getLogger(__name__)
 
 WATCHED_LINES = TIOCM_CTS | TIOCM_CD | TIOCM_RI | TIOCM_DSR
-FALLBACK_POLL = 0.02
+FALLBACK_POLL = 0.01
 """Seconds between line reads when the port cannot wait for a change."""
 NUT_BREAK_DURATION = 4901
 """NUT's tcsendbreak() argument: glibc turns it into TCSBRKP 50, a 5 s BREAK (pyserial's send_break cannot)."""
