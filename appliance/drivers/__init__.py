@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 # ups.conf driver name -> "module:class"
 DRIVERS: dict[str, str] = {
     "dummy-ups": "appliance.drivers.dummy_ups:DummyUps",
+    "nutdrv_qx": "appliance.drivers.nutdrv_qx:NutdrvQx",
     "genericups": "appliance.drivers.genericups:GenericUps",
     "generic_gpio": "appliance.drivers.generic_gpio:GenericGpio",
 }

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
-import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
-import serial
 from serial.serialutil import SerialBase, SerialException
 
 from appliance.drivers import runner
 from appliance.drivers.base import DeviceError, DriverConfig, DriverState
 from appliance.drivers.genericups import BREAK_SECONDS, GenericUps
 from appliance.drivers.runner import DriverRunner, DriverSettings
+from tests.serial_url import register_scheme, unregister_scheme
 
 
 @dataclass
@@ -98,17 +96,10 @@ class FakeModemSerial(SerialBase):
 
 @pytest.fixture(autouse=True)
 def fakemodem_scheme() -> Iterator[None]:
-    """Register ``fakemodem://`` with pyserial through a package in sys.modules."""
-    package = types.ModuleType("fakemodem_handlers")
-    package.__path__ = []
-    handler = types.ModuleType("fakemodem_handlers.protocol_fakemodem")
-    handler.Serial = FakeModemSerial  # type: ignore[attr-defined]
-    sys.modules["fakemodem_handlers"] = package
-    sys.modules["fakemodem_handlers.protocol_fakemodem"] = handler
-    serial.protocol_handler_packages.append("fakemodem_handlers")
+    """Register ``fakemodem://`` with pyserial."""
+    register_scheme("fakemodem", FakeModemSerial)
     yield
-    serial.protocol_handler_packages.remove("fakemodem_handlers")
-    del sys.modules["fakemodem_handlers.protocol_fakemodem"], sys.modules["fakemodem_handlers"]
+    unregister_scheme("fakemodem")
     MODEMS.clear()
 
 
