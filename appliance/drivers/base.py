@@ -116,6 +116,8 @@ class Driver:
     """One line for ``-h`` and logs (NUT's upsdrv_info.name)."""
     options: ClassVar[tuple[OptionSpec, ...]] = ()
     """The ``-x`` / ups.conf options this driver accepts beyond NUT's generic ones."""
+    reconnect_every_poll: ClassVar[bool] = False
+    """Try to reopen a lost device every poll interval (as NUT's USB drivers do) rather than backing off."""
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)

@@ -325,7 +325,9 @@ class DriverRunner:
         self.driver = cls(config, self.state) if clock is None else cls(config, self.state, clock)
         self.server: DriverSocketServer | None = None
         self._stop = asyncio.Event()
-        self._backoff = Backoff(settings.retrydelay)
+        # A driver that NUT reconnects from every update (its USB drivers) keeps that pace instead of backing off.
+        every_poll = float(settings.pollinterval)
+        self._backoff = Backoff(every_poll, every_poll) if cls.reconnect_every_poll else Backoff(settings.retrydelay)
         self._failing = False
         self.stop_signal: int | None = None
 

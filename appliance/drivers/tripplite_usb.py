@@ -379,6 +379,7 @@ class TrippliteUsb(Driver):
         OptionSpec("upsid", help="UPS ID (Unit ID) (default=65535)", check=check_integer(0, 65535)),
     )
 
+    reconnect_every_poll = True  # NUT's tripplite_usb tries to reconnect from every update
     usb_backend: ClassVar[usb.backend.IBackend | None] = None
     """The pyusb backend (None: libusb); tests put a fake one here."""
     pause: ClassVar[Callable[[float], None]] = staticmethod(time.sleep)
