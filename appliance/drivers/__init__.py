@@ -19,6 +19,7 @@ DRIVERS: dict[str, str] = {
     "nutdrv_qx": "appliance.drivers.nutdrv_qx:NutdrvQx",
     "genericups": "appliance.drivers.genericups:GenericUps",
     "generic_gpio": "appliance.drivers.generic_gpio:GenericGpio",
+    "usbhid-ups": "appliance.drivers.usbhid_ups:UsbhidUps",
     "tripplite_usb": "appliance.drivers.tripplite_usb:TrippliteUsb",
 }
 
