@@ -202,8 +202,7 @@ class HidUpsSimulator:
         with self._lock:
             for item in fields:
                 value = to_physical(item, extract(data, item, self.parsed.uses_report_ids))
-                if self.values.get(item.path) != value:
-                    self.writes.append((item.path, value))
+                self.writes.append((item.path, value))
                 self.values[item.path] = value
 
     def read_interrupt(self, length: int, timeout_ms: int) -> bytes | None:

@@ -1,0 +1,214 @@
+"""usbhid-ups on HID simulators: each subdriver's variables against its nut-ddl dump, status, commands, events."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from appliance.drivers.base import DeviceError, DriverConfig, DriverState
+from appliance.drivers.dev_file import Assignment, decode, parse_dev_file
+from appliance.drivers.hid_subdrivers import SUBDRIVERS, device_table, subdriver_for
+from appliance.drivers.usb_transport import UsbConnection, UsbIdentity
+from appliance.drivers.usbhid_ups import UsbhidUps, synthesize_status
+from appliance.protocol.driver_socket import STAT_HANDLED, STAT_INVALID, STAT_UNKNOWN
+from tests import hid_sim
+
+DDL = Path("/work/shared/ddl")
+PS = "UPS.PowerSummary"
+# Variables the driver core (runner) publishes, not the driver.
+CORE = ("driver.", "device.")
+
+
+class Clock:
+    """An injected monotonic clock."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make_driver(
+    simulator: hid_sim.HidUpsSimulator, clock: Clock | None = None, **options: str | bool
+) -> tuple[UsbhidUps, DriverState]:
+    state = DriverState()
+    driver = UsbhidUps(DriverConfig("ups", "auto", options=dict(options)), state, clock or Clock())
+    driver.connection = UsbConnection(driver.matcher, lambda matcher: simulator)
+    UsbhidUps.pause = staticmethod(lambda seconds: None)
+    return driver, state
+
+
+async def start(driver: UsbhidUps) -> None:
+    await driver.open()
+    await driver.initinfo()
+    await driver.update()
+
+
+def dump_values(relative: str) -> dict[str, str]:
+    path = DDL / relative
+    parsed = parse_dev_file(decode(path.read_bytes()), str(path))
+    return {e.name: " ".join(e.words) for e in parsed.entries if isinstance(e, Assignment)}
+
+
+UNITS: list[tuple[Callable[[], hid_sim.SimulatedUnit], str]] = [
+    (hid_sim.apc_back_ups_es_850g2, "APC/APC__Back-UPS_ES_850G2__usbhid-ups__2.8.0__01.dev"),
+    (
+        hid_sim.cyberpower_cp1500pfclcd,
+        "Cyber_Power_Systems/Cyber_Power_Systems__CP1500PFCLCD__usbhid-ups__2.7.4__01.dev",
+    ),
+    (hid_sim.eaton_5e650i, "Eaton/Eaton__5E650iUSB-AU__usbhid-ups__2.7.1__02.dev"),
+]
+
+
+@pytest.mark.parametrize(("unit", "dump"), UNITS, ids=["apc", "cyberpower", "eaton"])
+def test_each_subdriver_publishes_its_ddl_dump(unit: Callable[[], hid_sim.SimulatedUnit], dump: str) -> None:
+    """Every variable of the dump, with its value, and nothing else (driver.* and device.* are the runner's)."""
+    expected = {k: v for k, v in dump_values(dump).items() if not k.startswith(CORE)}
+    driver, state = make_driver(hid_sim.HidUpsSimulator(unit()))
+    asyncio.run(start(driver))
+    # The dump parser drops trailing blanks (the ES 850G2 serial has two).
+    published = {v.name: v.value.strip() for v in state.variables() if not v.name.startswith(CORE)}
+    assert published == expected
+
+
+def test_apc_commands_and_rw_types_match_the_dump() -> None:
+    driver, state = make_driver(hid_sim.HidUpsSimulator(hid_sim.apc_back_ups_es_850g2()))
+    asyncio.run(start(driver))
+    dump = (DDL / "APC/APC__Back-UPS_ES_850G2__usbhid-ups__2.8.0__01.dev").read_text()
+    listed = [line.split(" - ")[0][2:] for line in dump.splitlines() if " - " in line and line.startswith("# ")]
+    assert state.commands() == sorted(listed)
+    for name in ("battery.charge.low", "battery.runtime.low", "input.transfer.low", "ups.delay.shutdown"):
+        variable = state.variable(name)
+        assert variable is not None and variable.is_writable, name
+        assert variable.aux == 10
+
+
+def test_status_synthesis_follows_nut_order() -> None:
+    assert synthesize_status({"online": True}) == ["OL"]
+    assert synthesize_status({}) == ["OB"]
+    assert synthesize_status({"dischrg": True, "lowbatt": True}) == ["OB", "DISCHRG", "LB"]
+    assert synthesize_status({"online": True, "dischrg": True}) == ["OL", "DISCHRG"]
+    assert synthesize_status({"online": True, "dischrg": True}, onlinedischarge=True) == ["OB", "DISCHRG"]
+    assert synthesize_status({"online": True, "chrg": True, "fullycharged": True}) == ["OL"]
+    assert synthesize_status({"dischrg": True, "depleted": True, "timelimitexp": True}) == ["OB", "LB"]
+    every = {"online": True, "overload": True, "replacebatt": True, "trim": True, "boost": True}
+    every |= {"bypassauto": True, "off": True, "cal": True, "shutdownimm": True}
+    assert synthesize_status(every) == ["OL", "LB", "OVER", "RB", "TRIM", "BOOST", "BYPASS", "OFF", "CAL"]
+
+
+def test_quick_poll_sees_an_outage_and_the_full_walk_waits_for_pollfreq() -> None:
+    simulator = hid_sim.HidUpsSimulator(hid_sim.apc_back_ups_es_850g2())
+    clock = Clock()
+    driver, state = make_driver(simulator, clock, pollfreq="30")
+    asyncio.run(start(driver))
+    simulator.set(f"{PS}.PresentStatus.ACPresent", 0)
+    simulator.set(f"{PS}.PresentStatus.Discharging", 1)
+    simulator.set(f"{PS}.Discharging", 1)  # the ES series also reports it straight under PowerSummary
+    simulator.set(f"{PS}.RemainingCapacity", 80)
+    clock.now = 2
+    asyncio.run(driver.update())
+    assert state.get("ups.status") == "OB DISCHRG"
+    assert state.get("battery.charge") == "100"  # not a quick-poll variable: waits for the full walk
+    clock.now = 31
+    asyncio.run(driver.update())
+    assert state.get("battery.charge") == "80"
+
+
+def test_interrupt_events_update_between_full_walks_and_pollonly_ignores_them() -> None:
+    for pollonly, expected in ((False, "55"), (True, "100")):
+        simulator = hid_sim.HidUpsSimulator(hid_sim.cyberpower_cp1500pfclcd())
+        driver, state = make_driver(simulator, pollonly=pollonly)
+        asyncio.run(start(driver))
+        # The UPS reports 55 % on the interrupt pipe; battery.charge is not read by the quick walk.
+        simulator.set(f"{PS}.RemainingCapacity", 55)
+        simulator.send_input(f"{PS}.RemainingCapacity")
+        simulator.set(f"{PS}.RemainingCapacity", 100)
+        asyncio.run(driver.update())
+        assert state.get("battery.charge") == expected
+
+
+def test_commands_write_nut_values_to_the_reports() -> None:
+    simulator = hid_sim.HidUpsSimulator(hid_sim.cyberpower_cp1500pfclcd())
+    driver, state = make_driver(simulator, offdelay="45", ondelay="90")
+    asyncio.run(start(driver))
+    assert state.get("ups.delay.shutdown") == "45" and state.get("ups.delay.start") == "90"
+    assert asyncio.run(driver.instcmd("shutdown.return", None)) == STAT_HANDLED
+    assert simulator.writes[-2:] == [("UPS.Output.DelayBeforeStartup", 90), ("UPS.Output.DelayBeforeShutdown", 45)]
+    assert asyncio.run(driver.instcmd("shutdown.stop", None)) == STAT_HANDLED
+    assert simulator.writes[-1] == ("UPS.Output.DelayBeforeShutdown", -1)
+    assert asyncio.run(driver.instcmd("shutdown.stayoff", None)) == STAT_HANDLED
+    assert ("UPS.Output.DelayBeforeStartup", -1) in simulator.writes
+    assert asyncio.run(driver.instcmd("load.off", None)) == STAT_HANDLED
+    assert simulator.writes[-1] == ("UPS.Output.DelayBeforeShutdown", 0)
+    assert asyncio.run(driver.instcmd("beeper.disable", None)) == STAT_HANDLED
+    assert simulator.writes[-1] == (f"{PS}.AudibleAlarmControl", 1)
+    assert asyncio.run(driver.instcmd("test.battery.start.quick", None)) == STAT_HANDLED
+    assert simulator.writes[-1] == ("UPS.Output.Test", 1)
+    assert asyncio.run(driver.instcmd("load.off.delay", "nonsense")) == STAT_INVALID
+    assert asyncio.run(driver.instcmd("calibrate.start", None)) == STAT_UNKNOWN
+
+
+def test_killpower_sends_shutdown_return_or_falls_back_to_load_off_delay() -> None:
+    simulator = hid_sim.HidUpsSimulator(hid_sim.apc_back_ups_es_850g2())
+    driver, _ = make_driver(simulator, offdelay="60")
+    asyncio.run(start(driver))
+    asyncio.run(driver.shutdown())
+    # The ES 850G2 has no DelayBeforeStartup: NUT's order ends at shutdown.reboot (DelayBeforeReboot = 10).
+    assert simulator.writes[-1] == (f"{PS}.DelayBeforeReboot", 10)
+
+
+def test_setvar_writes_the_device_or_keeps_a_driver_setting() -> None:
+    simulator = hid_sim.HidUpsSimulator(hid_sim.apc_back_ups_es_850g2())
+    driver, state = make_driver(simulator)
+    asyncio.run(start(driver))
+    assert asyncio.run(driver.setvar("battery.charge.low", "25")) == STAT_HANDLED
+    assert simulator.values[f"{PS}.RemainingCapacityLimit"] == 25
+    assert asyncio.run(driver.setvar("input.sensitivity", "high")) == STAT_HANDLED
+    assert simulator.values["UPS.Input.APCSensitivity"] == 2
+    assert asyncio.run(driver.setvar("input.sensitivity", "extreme")) == STAT_INVALID
+    assert asyncio.run(driver.setvar("ups.delay.shutdown", "90")) == STAT_HANDLED
+    assert state.get("ups.delay.shutdown") == "90"
+    assert asyncio.run(driver.setvar("battery.charge", "1")) == STAT_UNKNOWN
+    asyncio.run(driver.update())  # a SET makes the next update a full walk that re-reads semi-static values
+    assert state.get("battery.charge.low") == "25"
+
+
+def test_a_lying_descriptor_is_a_device_error_not_a_crash() -> None:
+    simulator = hid_sim.HidUpsSimulator(hid_sim.apc_back_ups_es_850g2())
+    simulator.unit = replace(simulator.unit, descriptor=simulator.unit.descriptor[:-5])
+    driver, _ = make_driver(simulator)
+    with pytest.raises(DeviceError, match="unusable HID report descriptor"):
+        asyncio.run(driver.open())
+
+
+def test_a_stalled_report_is_skipped_and_a_gone_device_raises() -> None:
+    simulator = hid_sim.HidUpsSimulator(hid_sim.apc_back_ups_es_850g2())
+    driver, state = make_driver(simulator)
+    asyncio.run(start(driver))
+    simulator.stalled_reports.add(0x0C)  # RemainingCapacity / RunTimeToEmpty
+    simulator.set(f"{PS}.PresentStatus.ACPresent", 0)
+    driver._data_changed = True
+    asyncio.run(driver.update())
+    assert state.get("ups.status") == "OB"
+    simulator.plugged = False
+    with pytest.raises(DeviceError):
+        asyncio.run(driver.update())
+
+
+def test_matching_and_the_vendor_product_table() -> None:
+    apc = UsbIdentity(0x051D, 0x0002)
+    assert subdriver_for(apc, productid_given=False) is SUBDRIVERS[0]
+    odd_apc = UsbIdentity(0x051D, 0x1234)
+    assert subdriver_for(odd_apc, productid_given=False) is None
+    assert subdriver_for(odd_apc, productid_given=True) is SUBDRIVERS[0]
+    assert subdriver_for(apc, productid_given=False, wanted="mge") is None
+    assert subdriver_for(UsbIdentity(0x09AE, 0x0001), productid_given=False) is None  # tripplite_usb's unit
+    table = device_table()
+    assert (0x0764, 0x0501, "CyberPower HID 0.6") in table
+    assert (0x0463, 0xFFFF, "MGE HID 1.46") in table
+    assert (0x09AE, 0x3024, "TrippLite HID 0.84") in table
