@@ -206,9 +206,9 @@ class UsbhidUps(Driver):
         OptionSpec("subdriver", help="Use only the subdriver whose name contains this text", check=_check_subdriver),
     )
 
+    reconnect_every_poll = True  # NUT's usbhid-ups tries to reconnect from every update, not with a backoff
     usb_backend: ClassVar[usb.backend.IBackend | None] = None
     """The pyusb backend (None: libusb); tests put a fake one here."""
-    pause: ClassVar[Callable[[float], None]] = staticmethod(time.sleep)
 
     def __init__(self, config: DriverConfig, state: DriverState, clock: Clock = time.monotonic) -> None:
         super().__init__(config, state, clock)

@@ -39,7 +39,6 @@ def make_driver(
     state = DriverState()
     driver = UsbhidUps(DriverConfig("ups", "auto", options=dict(options)), state, clock or Clock())
     driver.connection = UsbConnection(driver.matcher, lambda matcher: simulator)
-    UsbhidUps.pause = staticmethod(lambda seconds: None)
     return driver, state
 
 
