@@ -499,7 +499,8 @@ class TrippliteUsb(Driver):
         self.configuration, notes = decode_configuration(v, model)
         for note in notes:
             self._log_once(logging.WARNING, note)
-        state.set_info("ups.debug.V", hexascdump(v[1:]))
+        # NUT asks for V a second time, for ups.debug.V.
+        state.set_info("ups.debug.V", hexascdump(link.exchange(b"V")[1:]))
         self._publish_outlets()
         if model.protocol not in (0x1001, 0x0004):
             try:

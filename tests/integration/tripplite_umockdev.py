@@ -1,0 +1,221 @@
+"""Harness for test_tripplite_usb_vs_nut.py: one simulated Tripp Lite behind umockdev, NUT's driver and ours in turn.
+
+Runs with the SYSTEM python (python3-gi and umockdev's typelib) under ``umockdev-wrapper``::
+
+    umockdev-wrapper /usr/bin/python3 tripplite_umockdev.py NUT_DRIVER -- OUR_DRIVER... -- PROTOCOL...
+
+A USB device 09ae:0001 appears at /dev/bus/usb/001/002 (sysfs attributes and a descriptor blob), and the
+usbdevfs ioctls libusb sends it are answered here: control URBs (string descriptors, HID SET_REPORT) and
+interrupt IN URBs, from a :class:`TrippliteUnit` of tests/tripplite_unit.py. So both drivers run their real
+libusb code (NUT's C driver through libusb-1.0; ours through pyusb's libusb backend) against the same unit.
+
+For every protocol, each driver in turn runs ``-d 1`` (print the data after the first update and exit) on a
+fresh unit; then both run ``-k`` on the first protocol's unit. One at a time: the URB queues here are per
+device, not per client.
+Prints one JSON object: protocol (and "killpower") -> {"nut"|"ours": {"data": {var: value}, "frames": [hex of
+each command frame], "exit": code, "log": stderr}}.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import gi
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+gi.require_version("UMockdev", "1.0")
+from gi.repository import GLib, UMockdev  # noqa: E402
+
+from tests.tripplite_unit import FIXTURES, TrippliteUnit  # noqa: E402
+
+# usbdevfs ioctls (linux/usbdevice_fs.h, 64-bit struct sizes)
+SUBMITURB = 0x8038550A
+DISCARDURB = 0x0000550B
+REAPURB = 0x4008550C
+REAPURBNDELAY = 0x4008550D
+GETDRIVER = 0x41045508
+GET_CAPABILITIES = 0x8004551A
+URB_CONTROL, URB_INTERRUPT = 2, 1
+URB_SIZE = 56
+STATUS, BUFFER, BUFFER_LENGTH, ACTUAL_LENGTH = 4, 16, 24, 28  # offsets in struct usbdevfs_urb
+MANUFACTURER, PRODUCT = 1, 2
+
+
+def descriptors() -> bytes:
+    """Device, configuration, HID interface, HID class and interrupt IN endpoint descriptors."""
+    device = struct.pack("<BBHBBBBHHHBBBB", 18, 1, 0x0110, 0, 0, 0, 8, 0x09AE, 0x0001, 0x0100, 1, 2, 0, 1)
+    interface = bytes([9, 4, 0, 0, 1, 3, 0, 0, 0])
+    hid = bytes([9, 0x21, 0x10, 0x01, 0, 1, 0x22, 0x34, 0])
+    endpoint = bytes([7, 5, 0x81, 3, 8, 0, 10])
+    total = 9 + len(interface) + len(hid) + len(endpoint)
+    configuration = struct.pack("<BBHBBBBB", 9, 2, total, 1, 1, 0, 0xA0, 50)
+    return device + configuration + interface + hid + endpoint
+
+
+class UsbDevfs(UMockdev.IoctlBase):
+    """The device side of usbdevfs for one simulated unit; ``frames`` records every SET_REPORT payload."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unit: TrippliteUnit | None = None
+        self.frames: list[str] = []
+        self.reapable: list[UMockdev.IoctlData] = []
+        self.waiting: list[UMockdev.IoctlData] = []
+
+    def start(self, unit: TrippliteUnit) -> None:
+        """A fresh unit for the next driver run."""
+        self.unit, self.frames, self.reapable, self.waiting = unit, [], [], []
+
+    def strings(self, index: int) -> bytes:
+        assert self.unit is not None
+        if index == 0:
+            return bytes([4, 3, 0x09, 0x04])
+        text = {MANUFACTURER: "TRIPP LITE", PRODUCT: f"TRIPP LITE {self.unit.fixture.model} "}.get(index, "")
+        encoded = text.encode("utf-16-le")
+        return bytes([2 + len(encoded), 3]) + encoded
+
+    def finish(self, urb: UMockdev.IoctlData, actual: int, status: int = 0) -> None:
+        urb.update(STATUS, struct.pack("<i", status))
+        urb.update(ACTUAL_LENGTH, struct.pack("<i", actual))
+        self.reapable.append(urb)
+
+    def control(self, urb: UMockdev.IoctlData, buffer: UMockdev.IoctlData, data: bytes) -> None:
+        request_type, request, value, _, length = struct.unpack_from("<BBHHH", data)
+        assert self.unit is not None
+        if request_type == 0x21 and request == 0x09:  # HID SET_REPORT
+            payload = data[8 : 8 + length]
+            self.frames.append(payload.hex())
+            if value == 0x0300:
+                self.unit.receive(payload)
+            self.finish(urb, length)
+        elif request_type == 0x80 and request == 0x06 and value >> 8 == 3:  # string descriptor
+            answer = self.strings(value & 0xFF)[:length]
+            buffer.update(8, answer)
+            self.finish(urb, len(answer))
+        else:
+            self.finish(urb, 0, -errno.EPIPE)
+
+    def interrupt(self, urb: UMockdev.IoctlData, buffer: UMockdev.IoctlData, length: int) -> None:
+        assert self.unit is not None
+        if self.unit.current is None:
+            self.waiting.append(urb)  # libusb discards it when its timeout expires
+            return
+        answer = self.unit.current[:length]
+        buffer.update(0, answer)
+        self.finish(urb, len(answer))
+
+    def do_handle_ioctl(self, client: UMockdev.IoctlClient) -> bool:
+        request, arg = client.get_request(), client.get_arg()
+        if request == SUBMITURB:
+            urb = arg.resolve(0, URB_SIZE)
+            raw = bytes(urb.retrieve())
+            length = struct.unpack_from("<i", raw, BUFFER_LENGTH)[0]
+            buffer = urb.resolve(BUFFER, length)
+            if raw[0] == URB_CONTROL:
+                self.control(urb, buffer, bytes(buffer.retrieve()))
+            elif raw[0] == URB_INTERRUPT:
+                self.interrupt(urb, buffer, length)
+            else:
+                self.finish(urb, 0, -errno.EINVAL)
+            client.complete(0, 0)
+        elif request in (REAPURB, REAPURBNDELAY):
+            if self.reapable:
+                arg.resolve(0, 8).set_ptr(0, self.reapable.pop(0))
+                client.complete(0, 0)
+            else:
+                client.complete(-1, errno.EAGAIN)
+        elif request == DISCARDURB:
+            if self.waiting:
+                self.finish(self.waiting.pop(0), 0, -errno.ENOENT)
+            client.complete(0, 0)
+        elif request == GETDRIVER:
+            client.complete(-1, errno.ENODATA)  # no kernel driver to detach
+        elif request == GET_CAPABILITIES:
+            client.complete(-1, errno.ENOTTY)
+        else:
+            client.complete(0, 0)  # claim, release, set configuration, reset: accepted
+        return True
+
+
+def parse_dump(text: str) -> dict[str, str]:
+    """``var: value`` lines as upsc prints them."""
+    data = {}
+    for line in text.splitlines():
+        name, sep, value = line.partition(": ")
+        if sep and "." in name and " " not in name:
+            data[name] = value
+    return data
+
+
+def add_device(testbed: UMockdev.Testbed, number: int) -> str:
+    """A 09ae:0001 device node /dev/bus/usb/001/<number>; returns its path."""
+    devnode = f"/dev/bus/usb/001/{number:03d}"
+    testbed.add_from_string(
+        f"P: /devices/pci0000:00/usb1/1-{number}\nN: bus/usb/001/{number:03d}\n"
+        f"E: DEVNAME={devnode}\nE: DEVTYPE=usb_device\nE: SUBSYSTEM=usb\nE: BUSNUM=001\nE: DEVNUM={number:03d}\n"
+        f"A: busnum=1\nA: devnum={number}\nA: idVendor=09ae\nA: idProduct=0001\nA: dev=189:{number - 1}\n"
+        f"A: speed=12\nA: bConfigurationValue=1\nH: descriptors={descriptors().hex()}\n"
+    )
+    return devnode
+
+
+def run_driver(argv: list[str], devfs: UsbDevfs, protocol: int, env: dict[str, str], action: list[str]) -> dict:
+    """One driver run (``action``: ``-d 1`` or ``-k``) on a fresh unit of ``protocol``."""
+    devfs.start(TrippliteUnit(FIXTURES[protocol]))
+    result = subprocess.run(
+        [*argv, "-s", "tl", "-x", "port=auto", *action, "-u", "root"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return {"data": parse_dump(result.stdout), "frames": devfs.frames, "exit": result.returncode, "log": result.stderr}
+
+
+def answer_ioctls_during(work: Callable[[], None]) -> None:
+    """Run ``work`` in a thread while this one turns GLib's loop, where umockdev calls the ioctl handlers."""
+    worker = threading.Thread(target=work)
+    worker.start()
+    context = GLib.MainContext.default()
+    while worker.is_alive():
+        context.iteration(False) or time.sleep(0.0002)
+    worker.join()
+
+
+def main(argv: list[str]) -> int:
+    """See the module docstring."""
+    first, second = argv.index("--"), argv.index("--", argv.index("--") + 1)
+    nut, ours, protocols = argv[:first], argv[first + 1 : second], [int(p, 16) for p in argv[second + 1 :]]
+    testbed = UMockdev.Testbed.new()
+    devfs = UsbDevfs()
+    testbed.attach_ioctl(add_device(testbed, 2), devfs)
+    env = {**os.environ, "UMOCKDEV_DIR": testbed.get_root_dir()}
+    results: dict[str, dict] = {}
+
+    def scenario() -> None:
+        for protocol in protocols:
+            results[f"{protocol:04x}"] = {
+                "nut": run_driver(nut, devfs, protocol, env, ["-d", "1"]),
+                "ours": run_driver(ours, devfs, protocol, env, ["-d", "1"]),
+            }
+        results["killpower"] = {
+            "nut": run_driver(nut, devfs, protocols[0], env, ["-k"]),
+            "ours": run_driver(ours, devfs, protocols[0], env, ["-k"]),
+        }
+
+    answer_ioctls_during(scenario)
+    print(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
