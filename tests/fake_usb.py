@@ -20,7 +20,8 @@ are answered from the constructor's arguments.
 
 Faults a test can cause: :meth:`FakeBackend.unplug` (every open handle then fails with ENODEV, as libusb says
 LIBUSB_ERROR_NO_DEVICE), ``device.wedged = True`` (every transfer times out until the device is reset),
-``device.busy = True`` (claiming the interface fails with EBUSY: another program holds it).
+``device.busy = True`` (claiming the interface fails with EBUSY: another program holds it),
+``device.access_denied = True`` (opening it fails with EACCES: no udev rule lets this user in).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ HID_SET_REPORT = 9
 LANGID_EN_US = 0x0409
 # libusb's error codes, as pyusb's libusb1 backend reports them (backend_error_code).
 LIBUSB_ERROR_IO = -1
+LIBUSB_ERROR_ACCESS = -3
 LIBUSB_ERROR_NO_DEVICE = -4
 LIBUSB_ERROR_BUSY = -6
 LIBUSB_ERROR_TIMEOUT = -7
@@ -117,6 +119,7 @@ class FakeDevice:
         self.kernel_driver_active = True
         self.claimed = False
         self.busy = False
+        self.access_denied = False
         self.wedged = False
         self.resets = 0
         self.sent_reports: list[tuple[int, int, bytes]] = []
@@ -353,9 +356,11 @@ class FakeBackend(usb.backend.IBackend):
         return dev.endpoints()[ep]
 
     def open_device(self, dev: FakeDevice) -> _Handle:
-        """A handle on a plugged device."""
+        """A handle on a plugged device this user may open."""
         if not self.is_plugged(dev):
             raise no_device_error()
+        if dev.access_denied:
+            raise usb.core.USBError("Access denied (insufficient permissions)", LIBUSB_ERROR_ACCESS, errno.EACCES)
         return _Handle(dev)
 
     def close_device(self, dev_handle: _Handle) -> None:

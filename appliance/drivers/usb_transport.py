@@ -345,12 +345,18 @@ class PyusbHidTransport:
 
 
 def _read_string(device: usb.core.Device, index: int) -> str | None:
-    """A string descriptor while enumerating; None when absent or unreadable (as NUT leaves it NULL)."""
+    """A string descriptor while enumerating; None when absent or unreadable (as NUT leaves it NULL).
+
+    A device this user may not open raises the USBError (EACCES): its strings are unknown, not absent.
+    """
     if not index:
         return None
     try:
-        return usb.util.get_string(device, index)
-    except (usb.core.USBError, ValueError):
+        langids = usb.util.get_langids(device)
+        return usb.util.get_string(device, index, langids[0]) if langids else None
+    except usb.core.USBError as err:
+        if err.errno == errno.EACCES:
+            raise
         return None
 
 
@@ -398,11 +404,16 @@ def open_hid_transport(
     except (usb.core.NoBackendError, usb.core.USBError) as err:
         raise UsbGone(f"USB is not available here: {err}") from err
     seen = 0
+    denied: list[str] = []
     for device in devices:
         try:
             identity = identify(device)
         except usb.core.USBError as err:
             logger.debug("skipping a device that cannot be opened: %s", err)
+            if err.errno == errno.EACCES:
+                denied.append(
+                    f"{device.idVendor:04x}:{device.idProduct:04x} on bus {device.bus:03d} device {device.address:03d}"
+                )
             continue
         if not matcher.matches(identity):
             logger.debug("not taking %s", identity.describe())
@@ -412,6 +423,11 @@ def open_hid_transport(
             _claim(device, altsetting)
         except usb.core.USBError as err:
             usb.util.dispose_resources(device)
+            if err.errno == errno.EACCES:
+                raise DeviceError(
+                    f"no permission to open {identity.describe()} (/dev/bus/usb/{identity.bus}/{identity.device}): "
+                    f"a udev rule must give this user access to {identity.vendorid:04x}:{identity.productid:04x}"
+                ) from err
             if matcher.allow_duplicates:
                 logger.debug("%s is held elsewhere (%s); allow_duplicates: trying the next", identity.describe(), err)
                 continue
@@ -422,6 +438,8 @@ def open_hid_transport(
             continue
         return transport
     found = f" ({seen} matched but were refused or busy)" if seen else ""
+    if denied:
+        found += f"; no permission to open {', '.join(denied)} (a udev rule must give this user access)"
     raise UsbGone(f"no matching USB UPS found for {matcher.describe()}{found}")
 
 

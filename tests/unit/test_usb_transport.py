@@ -138,6 +138,16 @@ def test_a_device_held_elsewhere_is_an_error_unless_allow_duplicates() -> None:
     assert transport.identity.serial == "B2"
 
 
+def test_no_permission_says_which_device_node_and_ids_need_a_udev_rule() -> None:
+    device = ups(address=7)
+    device.access_denied = True
+    with pytest.raises(UsbGone, match=r"no permission to open 09ae:0001 on bus 001 device 007 .*udev rule"):
+        open_hid_transport(matcher(), FakeBackend(device))
+    # Even when a string option was given: the strings of a device we may not open are unknown.
+    with pytest.raises(UsbGone, match=r"product=.*no permission to open 09ae:0001"):
+        open_hid_transport(matcher(product=".*OMNIVS.*"), FakeBackend(device))
+
+
 def test_accept_can_refuse_a_device_and_the_search_goes_on() -> None:
     backend = FakeBackend(ups(address=4, serial="A1"), ups(address=5, serial="B2"))
     transport = open_hid_transport(matcher(), backend, accept=lambda t: t.identity.serial == "B2")
