@@ -449,7 +449,8 @@ class TrippliteUsb(Driver):
 
     async def open(self) -> None:
         """Find the unit by the matching options (again the same unit after a loss) and claim it."""
-        transport = await asyncio.to_thread(self.connection.open)
+        async with self._lock:
+            transport = await asyncio.to_thread(self.connection.open)
         identity = transport.identity
         logger.info("Detected a UPS: %s/%s", identity.vendor or "unknown", identity.product or "unknown")
         self.state.set_info("ups.vendorid", f"{identity.vendorid:04x}")

@@ -482,10 +482,15 @@ class UsbConnection:
         self.transport, self.identity = transport, transport.identity
         return transport
 
-    def failed(self, err: DeviceError) -> None:
-        """Note why an exchange failed: a timeout means the device stopped answering, so reset it on close."""
-        if isinstance(err, UsbTimeout):
-            self._unanswered = True
+    def failed(self, err: BaseException) -> None:
+        """Note why an exchange failed: a timeout (also as the cause of a driver's own error) means the device
+        stopped answering, so reset it on close."""
+        cause: BaseException | None = err
+        while cause is not None:
+            if isinstance(cause, UsbTimeout):
+                self._unanswered = True
+                return
+            cause = cause.__cause__
 
     def answered(self) -> None:
         """An exchange worked: the reset budget is full again."""

@@ -236,6 +236,21 @@ def test_a_unit_that_stopped_answering_is_reset_a_bounded_number_of_times() -> N
     assert device.resets == MAX_RESETS + 1
 
 
+def test_a_timeout_behind_a_drivers_own_error_still_resets() -> None:
+    device = ups()
+    connection = UsbConnection.pyusb(matcher(), FakeBackend(device))
+    connection.open()
+    try:
+        try:
+            raise UsbTimeout("no answer")
+        except UsbTimeout as err:
+            raise DeviceError("Error reading protocol") from err
+    except DeviceError as err:
+        connection.failed(err)
+    connection.close()
+    assert device.resets == 1
+
+
 def test_a_device_gone_or_stalling_is_not_reset() -> None:
     device = ups()
     connection = UsbConnection.pyusb(matcher(), FakeBackend(device))
