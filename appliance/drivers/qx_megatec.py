@@ -23,6 +23,7 @@ OFFDELAY_DEFAULT = 30
 ONDELAY_DEFAULT = 180
 OFFDELAY_RANGE = (12, 600)
 ONDELAY_RANGE = (0, 599940)
+DELAY_RANGES = {"ups.delay.shutdown": OFFDELAY_RANGE, "ups.delay.start": ONDELAY_RANGE}
 TEST_SECONDS_DEFAULT = 600
 TEST_SECONDS_RANGE = (60, 5940)
 
@@ -70,6 +71,22 @@ class Delays:
     offdelay: int = OFFDELAY_DEFAULT
     ondelay: int = ONDELAY_DEFAULT
 
+    def set(self, name: str, value: str) -> int:
+        """Set a delay (ups.delay.shutdown/start) as the UPS can take it; the value kept, in seconds.
+
+        Out of range or not a number raises :class:`CommandError`. As NUT's blazer rules: ondelay is truncated to
+        whole minutes, offdelay to 6 s steps below a minute and whole minutes above.
+        """
+        low, high = DELAY_RANGES[name]
+        if not value.strip().isdigit() or not low <= int(value) <= high:
+            raise CommandError(f"{name} {value!r} out of range [{low}..{high}] seconds")
+        seconds = int(value)
+        if name == "ups.delay.start":
+            self.ondelay = seconds - seconds % 60
+            return self.ondelay
+        self.offdelay = seconds - seconds % (6 if seconds < 60 else 60)
+        return self.offdelay
+
 
 def parse_reply(query: Query, reply: str) -> dict[str, str] | None:
     """The variables of one reply (CR stripped or not), or None when it is not a reply to ``query``.
@@ -94,68 +111,62 @@ def parse_reply(query: Query, reply: str) -> dict[str, str] | None:
     return values
 
 
-def status_from_bits(bits: str, input_voltage: str | None, output_voltage: str | None) -> dict[str, str]:
+QUICK_POLL_BITS = (0, 1, 2, 5, 6)  # the status bits NUT must read every poll: a bad one fails the poll
+SHUTDOWN_ACTIVE_BIT = 6
+STATUS_ORDER = ("OL", "OB", "LB", "TRIM", "BOOST", "BYPASS", "CAL", "FSD")  # NUT's ups_status_set order
+
+
+def _bypass_token(input_voltage: str | None, output_voltage: str | None) -> str | None:
+    """TRIM, BYPASS or BOOST from the output/input voltage ratio; None when the ratio makes no sense."""
+    try:
+        vi, vo = float(input_voltage or ""), float(output_voltage or "")
+    except ValueError:
+        return None
+    for limit, token in ((0.5, None), (0.95, "TRIM"), (1.05, "BYPASS"), (1.5, "BOOST")):
+        if vo < limit * vi:
+            return token
+    return None
+
+
+def status_from_bits(
+    bits: str, input_voltage: str | None, output_voltage: str | None, ignore_sab: bool = False
+) -> dict[str, str] | None:
     """ups.status, ups.alarm, ups.type and ups.beeper.status from the eight Q1 status bits.
 
-    A bit that is neither 0 nor 1 is ignored, as NUT ignores it; bit 2 (bypass/boost/buck) is told apart by the
-    output/input voltage ratio.
+    None when the reply cannot be trusted, as NUT fails the poll then: a status bit NUT reads every poll (utility
+    fail, battery low, bypass/boost/buck, test, shutdown active) that is neither 0 nor 1, or bit 2 set while the
+    output/input voltage ratio is outside 0.5-1.5. The other bits (UPS failed, type, beeper) are skipped when bad.
+    ``ignore_sab`` (ups.conf ``ignoresab``) ignores the shutdown-active bit of units that always set it.
     """
     bit = {i: bits[i] for i in range(min(len(bits), 8)) if bits[i] in "01"}
-    tokens: list[str] = []
+    needed = [i for i in QUICK_POLL_BITS if not (ignore_sab and i == SHUTDOWN_ACTIVE_BIT)]
+    if any(i not in bit for i in needed):
+        return None
+    tokens = ["OB" if bit[0] == "1" else "OL"]
     alarms: list[str] = []
     values: dict[str, str] = {}
-    if 0 in bit:
-        tokens.append("OB" if bit[0] == "1" else "OL")
-    if bit.get(1) == "1":
+    if bit[1] == "1":
         tokens.append("LB")
-    if bit.get(2) == "1" and input_voltage and output_voltage:
-        vi, vo = float(input_voltage), float(output_voltage)
-        ratio = vo / vi if vi else 0.0
-        for limit, token in ((0.5, ""), (0.95, "TRIM"), (1.05, "BYPASS"), (1.5, "BOOST")):
-            if ratio < limit:
-                if token:
-                    tokens.append(token)
-                break
+    if bit[2] == "1":
+        token = _bypass_token(input_voltage, output_voltage)
+        if token is None:
+            return None
+        tokens.append(token)
     if bit.get(3) == "1":
         alarms.append("UPS selftest failed!")
     if 4 in bit:
         values["ups.type"] = "offline / line interactive" if bit[4] == "1" else "online"
-    if bit.get(5) == "1":
+    if bit[5] == "1":
         tokens.append("CAL")
-    if bit.get(6) == "1":
+    if not ignore_sab and bit[SHUTDOWN_ACTIVE_BIT] == "1":
         tokens.append("FSD")
         alarms.append("Shutdown imminent!")
     if 7 in bit:
         values["ups.beeper.status"] = "enabled" if bit[7] == "1" else "disabled"
-    order = ("OL", "OB", "LB", "TRIM", "BOOST", "BYPASS", "CAL", "FSD")  # NUT's ups_status_set order
-    if tokens:
-        values["ups.status"] = " ".join(sorted(tokens, key=order.index))
+    values["ups.status"] = " ".join(sorted(tokens, key=STATUS_ORDER.index))
     if alarms:
         values["ups.alarm"] = " ".join(alarms)
     return values
-
-
-PACKS = (120, 100, 80, 60, 48, 36, 30, 24, 18, 12, 8, 6, 4, 3, 2, 1, 0.5)
-
-
-def battery_levels(nominal: float) -> tuple[float, float]:
-    """NUT's guesstimated (low, high) battery voltages for a nominal voltage, when the UPS gives none."""
-    return 104 * nominal / 120, 130 * nominal / 120
-
-
-def battery_packs(voltage: float, nominal: float) -> float:
-    """The multiplier from reported to real battery voltage: the largest that lands within 0.8-1.2 of nominal."""
-    for packs in PACKS:
-        if packs * voltage > 1.2 * nominal:
-            continue
-        return packs if packs * voltage >= 0.8 * nominal else 1
-    return 1
-
-
-def battery_charge(voltage: float, low: float, high: float) -> str:
-    """battery.charge guesstimated from the battery voltage, clamped to 0-100, as NUT prints it."""
-    charge = 100 * (voltage - low) / (high - low)
-    return f"{min(100.0, max(0.0, charge)):.0f}"
 
 
 def _minutes(offdelay: int) -> str:

@@ -91,8 +91,9 @@ def test_both_drivers_publish_the_same_variables(state: str, line: tuple[Megatec
     ours = dump(OURS, tmp_path, port)
     assert "ups.status" in theirs
     if state == "per-cell battery voltage":
-        # NUT 2.8.0 guesses the charge once, before it has found the 12 packs, and never again: 0 for ever. We
-        # recompute it with the packs (12 x 2.25 V = 27.0 V, above the 26.0 V high level): a deliberate difference.
+        # NUT 2.8.0 makes its first charge guess before it has found the 12 packs (2.25 V: 0 %) and keeps it until
+        # its first full update (pollfreq later). We find the packs first (12 x 2.25 V = 27.0 V, above the 26.0 V
+        # high level): a deliberate difference.
         assert (theirs.pop("battery.charge"), ours.pop("battery.charge")) == ("0", "100")
     assert ours == theirs
 

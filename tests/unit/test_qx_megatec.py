@@ -11,17 +11,16 @@ from collections.abc import Iterator
 import pytest
 
 from appliance.drivers.base import DeviceError, DriverConfig, DriverState
-from appliance.drivers.nutdrv_qx import NutdrvQx
-from appliance.drivers.qx_megatec import (
-    MEGATEC,
-    CommandError,
-    Delays,
+from appliance.drivers.nutdrv_qx import (
+    NutdrvQx,
+    RuntimeModel,
     battery_charge,
     battery_levels,
     battery_packs,
-    parse_reply,
-    status_from_bits,
+    parse_runtimecal,
 )
+from appliance.drivers.qx_megatec import MEGATEC, CommandError, Delays, parse_reply, status_from_bits
+from appliance.nutconf.schema import driver_schema
 from appliance.protocol.driver_socket import STAT_FAILED, STAT_HANDLED, STAT_INVALID
 from tests.megatec_sim import SIMULATORS, MegatecUps, register_url_handler
 
@@ -77,21 +76,46 @@ def test_a_non_numeric_column_is_left_out() -> None:
         ("00100000", "250.0", "230.0", "OL TRIM"),
         ("00100000", "230.0", "230.0", "OL BYPASS"),
         ("00100000", "200.0", "230.0", "OL BOOST"),
-        ("00100000", "230.0", "100.0", "OL"),  # output far too low: NUT ignores the bit
         ("00000100", "230.0", "230.0", "OL CAL"),
         ("10000010", "0.0", "230.0", "OB FSD"),
     ],
 )
 def test_status_bits(bits: str, vi: str, vo: str, status: str) -> None:
-    assert status_from_bits(bits, vi, vo)["ups.status"] == status
+    values = status_from_bits(bits, vi, vo)
+    assert values is not None and values["ups.status"] == status
+
+
+@pytest.mark.parametrize(
+    ("bits", "vi", "vo"),
+    [
+        ("00100000", "230.0", "100.0"),  # bypass/boost/buck with the output far too low
+        ("00100000", "100.0", "230.0"),  # ... or far too high
+        ("10100000", "0.0", "230.0"),  # ... or no input at all
+        ("x0000000", "230.0", "230.0"),  # a bit NUT reads every poll is garbage
+        ("000001?0", "230.0", "230.0"),
+        ("0000", "230.0", "230.0"),  # missing bits
+    ],
+)
+def test_status_bits_that_fail_the_poll_as_in_nut(bits: str, vi: str, vo: str) -> None:
+    assert status_from_bits(bits, vi, vo) is None
+
+
+def test_ignoresab_drops_the_shutdown_active_bit() -> None:
+    assert status_from_bits("00000010", "230.0", "230.0", ignore_sab=True) == {
+        "ups.type": "online",
+        "ups.beeper.status": "disabled",
+        "ups.status": "OL",
+    }
+    assert status_from_bits("000000?0", "230.0", "230.0", ignore_sab=True) is not None
 
 
 def test_status_bits_alarms_type_and_beeper() -> None:
     values = status_from_bits("00011011", "230.0", "230.0")
+    assert values is not None
     assert values["ups.alarm"] == "UPS selftest failed! Shutdown imminent!"
     assert values["ups.type"] == "offline / line interactive"
     assert values["ups.beeper.status"] == "enabled"
-    assert "ups.type" not in status_from_bits("0000x000", "230.0", "230.0")  # a bit that is not 0/1 is skipped
+    assert status_from_bits("0000x00y", "230.0", "230.0") == {"ups.status": "OL"}  # bits NUT reads seldom: skipped
 
 
 def test_battery_guesstimation() -> None:
@@ -192,17 +216,50 @@ def test_a_silent_or_garbled_unit_goes_stale_and_comes_back(ups: MegatecUps, cap
 
 
 def test_commands_setvar_and_killpower_on_the_wire(ups: MegatecUps) -> None:
-    async def go() -> list[int]:
-        qx = driver(offdelay="120", ondelay="600")
+    async def go(qx: NutdrvQx) -> list[int]:
         await qx.open()
+        await qx.initinfo()
         results = [await qx.instcmd("test.battery.start", "300"), await qx.instcmd("test.battery.start", "30")]
-        results.append(await qx.setvar("ups.delay.shutdown", "5"))
-        results.append(await qx.setvar("ups.delay.shutdown", "60"))
-        await qx.shutdown()
+        results += [await qx.setvar("ups.delay.shutdown", "5"), await qx.setvar("ups.delay.shutdown", "45")]
+        results += [await qx.setvar("ups.delay.start", "299"), await qx.instcmd("shutdown.return", None)]
+        await qx.shutdown()  # -k takes the delays from ups.conf again, as NUT's does
         return results
 
-    assert asyncio.run(go()) == [STAT_HANDLED, STAT_INVALID, STAT_INVALID, STAT_HANDLED]
-    assert ups.received[-3:] == ["T05", "C", "S01R0010"]
+    qx = driver(offdelay="130", ondelay="600")
+    assert asyncio.run(go(qx)) == [STAT_HANDLED, STAT_INVALID, STAT_INVALID, STAT_HANDLED, STAT_HANDLED, STAT_HANDLED]
+    commands = [line for line in ups.received if line not in ("Q1", "F", "I")]
+    assert commands == ["T05", "S.7R0004", "C", "S02R0010"]
+    assert (qx.state.get("ups.delay.shutdown"), qx.state.get("ups.delay.start")) == ("120", "600")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "kept"),
+    [
+        ("ups.delay.shutdown", "12", 12),
+        ("ups.delay.shutdown", "59", 54),
+        ("ups.delay.shutdown", "61", 60),
+        ("ups.delay.shutdown", "600", 600),
+        ("ups.delay.start", "0", 0),
+        ("ups.delay.start", "179", 120),
+        ("ups.delay.start", "599940", 599940),
+    ],
+)
+def test_delays_are_truncated_as_the_ups_takes_them(name: str, value: str, kept: int) -> None:
+    assert Delays().set(name, value) == kept
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("ups.delay.shutdown", "11"),
+        ("ups.delay.shutdown", "601"),
+        ("ups.delay.start", "599941"),
+        ("ups.delay.start", "-1"),
+    ],
+)
+def test_delays_out_of_range(name: str, value: str) -> None:
+    with pytest.raises(CommandError):
+        Delays().set(name, value)
 
 
 def test_a_refused_command_is_a_failure(ups: MegatecUps) -> None:
@@ -213,3 +270,66 @@ def test_a_refused_command_is_a_failure(ups: MegatecUps) -> None:
         return await qx.instcmd("test.battery.start.deep", None)
 
     assert asyncio.run(go()) == STAT_FAILED
+
+
+def test_runtime_model_follows_nuts_formulas() -> None:
+    model = RuntimeModel.from_options("240,100,720,50", None, None)
+    assert model.exponent == pytest.approx(1.585, abs=1e-3) and model.nominal == pytest.approx(240)
+    model.start(50, now=1000.0)
+    assert model.update(1000.0, online=False, load=50, voltage_fraction=1.0) == ("50", "360")
+    # 30 s on battery at the previous effective load (0.5 ** 1.585 = 1/3): 120 - 10 = 110 s at full load left
+    assert model.update(1030.0, online=False, load=50, voltage_fraction=1.0) == ("46", "330")
+    # 4320 s on line recharge 240 * 4320 / 43200 = 24 s
+    assert model.update(5350.0, online=True, load=50, voltage_fraction=1.0) == ("56", "402")
+    # the voltage says less than the model: the voltage wins (an aged battery)
+    assert model.update(5350.0, online=True, load=50, voltage_fraction=0.2) == ("20", "144")
+    # an idle UPS is taken as idleload (10 %), and there is no runtime without a load
+    assert model.update(5350.0, online=True, load=1, voltage_fraction=None) == ("20", "480")
+    assert model.update(5350.0, online=True, load=None, voltage_fraction=None) == ("20", None)
+
+
+def test_runtime_model_options() -> None:
+    model = RuntimeModel.from_options("300,80,900,40", "3600", "25")
+    assert (model.chargetime, model.idleload) == (3600, 0.25)
+    schema = driver_schema("nutdrv_qx")
+    assert schema is not None
+    for option, value in [
+        ("runtimecal", "240,100,720"),
+        ("runtimecal", "720,100,240,50"),
+        ("runtimecal", "240,100,720,100"),
+        ("runtimecal", "240,120,720,50"),
+        ("chargetime", "0"),
+        ("idleload", "0"),
+        ("idleload", "101"),
+        ("protocol", "voltronic"),
+        ("cablepower", "sideways"),
+        ("offdelay", "5"),
+    ]:
+        check = schema[option].check
+        assert check is not None and check(value), (option, value)
+    assert parse_runtimecal(" 240, 100, 720, 50") == (240, 100, 720, 50)
+
+
+def test_the_driver_estimates_runtime_on_an_injected_clock(ups: MegatecUps) -> None:
+    now = [100.0]
+    qx = NutdrvQx(
+        DriverConfig(ups="ups", port="megatec://ups", options={"runtimecal": "240,100,720,50"}),
+        DriverState(),
+        clock=lambda: now[0],
+    )
+
+    async def go() -> list[tuple[str | None, str | None]]:
+        await qx.open()
+        await qx.initinfo()
+        seen = [(qx.state.get("battery.charge"), qx.state.get("battery.runtime"))]
+        ups.q1 = "(000.0 000.0 230.0 050 00.0 22.7 30.0 10000000"
+        now[0] += 60  # drained at the last update's load (14 %, taken as the 10 % idle load): 6 s
+        await qx.update()
+        now[0] += 60  # then at 50 %: 20 s
+        await qx.update()
+        seen += [(qx.state.get("battery.charge"), qx.state.get("battery.runtime"))]
+        return seen
+
+    # 22.7 V between 20.8 and 26.0 V: 37 % (36.5 exactly, the model's 87.7 s at full load); 14 % load counts as
+    # the idle 10 %; then 87.7 - 6 - 20 = 61.7 s at full load, 185 s at 50 %
+    assert asyncio.run(go()) == [("37", "877"), ("26", "185")]
