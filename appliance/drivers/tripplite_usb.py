@@ -137,10 +137,14 @@ def c_div(numerator: int, denominator: int) -> int:
     return quotient if (numerator >= 0) == (denominator > 0) else -quotient
 
 
+def printable(data: bytes) -> str:
+    """NUT's toprint(): ASCII letters and digits as they are, every other byte as '.'."""
+    return "".join(chr(b) if chr(b).isascii() and chr(b).isalnum() else "." for b in data)
+
+
 def hexascdump(data: bytes) -> str:
-    """NUT's ups.debug.* form: each byte as hex, then the bytes quoted with non-alphanumerics as '.'."""
-    printable = "".join(chr(b) if chr(b).isascii() and chr(b).isalnum() else "." for b in data)
-    return "".join(f"{b:02x} " for b in data) + f"'{printable}'"
+    """NUT's ups.debug.* form: each byte as hex, then the bytes quoted through :func:`printable`."""
+    return "".join(f"{b:02x} " for b in data) + f"'{printable(data)}'"
 
 
 def battery_charge(bv12: float, low: float, high: float) -> int:
@@ -495,7 +499,7 @@ class TrippliteUsb(Driver):
         state.set_info("ups.model", model_name(transport.identity))
         state.set_info("ups.power.nominal", str(power))
         firmware = link.exchange(b"F")[1:7]
-        state.set_info("ups.firmware", "F" + "".join(chr(b) if chr(b).isalnum() else "." for b in firmware))
+        state.set_info("ups.firmware", "F" + printable(firmware))
         v = link.exchange(b"V")
         self.configuration, notes = decode_configuration(v, model)
         for note in notes:

@@ -445,3 +445,21 @@ def test_a_wedged_unit_goes_stale_and_is_reset_on_reconnect(caplog: pytest.LogCa
     assert sim.resets == 1
     run(driver_runner.poll_once())
     assert driver_runner.state.data_ok
+
+
+def test_firmware_bytes_print_as_nuts_toprint() -> None:
+    sim = TrippliteSim(FIXTURES[0x3003])
+    sim.answers[b"F"] = b"12\xe9 4A\r"
+    _, state = started(sim)
+    assert state.get("ups.firmware") == "F12..4A"
+
+
+def test_a_short_answer_is_no_answer(caplog: pytest.LogCaptureFixture) -> None:
+    sim = TrippliteSim(FIXTURES[0x3003])
+
+    def truncate() -> None:
+        sim.interrupt_in = lambda *_: sim.current[:5] if sim.current else None  # type: ignore[method-assign]
+
+    driver_runner = poll_twice_after(sim, truncate)
+    assert not driver_runner.state.data_ok
+    assert len(lost_messages(caplog)) == 1 and "no valid answer to 'S'" in lost_messages(caplog)[0]
