@@ -83,3 +83,22 @@ def test_killpower_sends_the_same_shutdown(results: dict[str, Any]) -> None:
     shutdown = [frame(b"N\x00\x40").hex(), frame(b"G").hex()]  # offdelay 64, then G
     assert nut["frames"] == shutdown  # NUT's -k skips the init sequence
     assert ours["frames"][-2:] == shutdown
+
+
+def test_unplug_and_replug_through_real_libusb() -> None:
+    """Our driver as a service on real libusb: the unit leaves the bus mid-outage and comes back renumbered."""
+    ours = [sys.executable, "-m", "appliance", "driver", "tripplite_usb"]
+    argv = ["umockdev-wrapper", str(SYSTEM_PYTHON), str(HARNESS), "recover", "3003", *ours]
+    run = subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=Path(__file__).parents[2])
+    assert run.returncode == 0, run.stderr[-3000:]
+    timeline = json.loads(run.stdout)
+    poll, slack = 1.0, 1.0
+    assert timeline["ob"] is not None and timeline["ob"] <= poll + slack
+    assert timeline["stale"] is not None and timeline["stale"] <= poll + slack  # within one poll
+    assert timeline["still_stale"] is True
+    # Two polls, plus the init sequence at NUT's pace (13 exchanges, 100 ms each) before the first poll.
+    assert timeline["ob_again"] is not None and timeline["ob_again"] <= 2 * poll + 1.3 + slack
+    assert timeline["frames_after_replug"] > 0
+    log = timeline["log"]
+    assert log.count("data marked stale") == 1 and "gone from the USB bus" in log
+    assert "found the UPS again" in log and "device 005" in log

@@ -3,6 +3,7 @@
 Runs with the SYSTEM python (python3-gi and umockdev's typelib) under ``umockdev-wrapper``::
 
     umockdev-wrapper /usr/bin/python3 tripplite_umockdev.py NUT_DRIVER -- OUR_DRIVER... -- PROTOCOL...
+    umockdev-wrapper /usr/bin/python3 tripplite_umockdev.py recover PROTOCOL OUR_DRIVER...
 
 A USB device 09ae:0001 appears at /dev/bus/usb/001/002 (sysfs attributes and a descriptor blob), and the
 usbdevfs ioctls libusb sends it are answered here: control URBs (string descriptors, HID SET_REPORT) and
@@ -14,6 +15,10 @@ fresh unit; then both run ``-k`` on the first protocol's unit. One at a time: th
 device, not per client.
 Prints one JSON object: protocol (and "killpower") -> {"nut"|"ours": {"data": {var: value}, "frames": [hex of
 each command frame], "exit": code, "log": stderr}}.
+
+``recover`` runs our driver alone as a service (pollinterval 1) and unplugs the unit mid-outage (the device
+leaves sysfs and its open handles fail with ENODEV), then plugs it back as another device number; it prints how
+long each step took to show on the driver socket (see :func:`recover`).
 """
 
 from __future__ import annotations
@@ -21,9 +26,12 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shlex
+import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -67,6 +75,7 @@ class UsbDevfs(UMockdev.IoctlBase):
     def __init__(self) -> None:
         super().__init__()
         self.unit: TrippliteUnit | None = None
+        self.gone = False
         self.frames: list[str] = []
         self.reapable: list[UMockdev.IoctlData] = []
         self.waiting: list[UMockdev.IoctlData] = []
@@ -115,7 +124,9 @@ class UsbDevfs(UMockdev.IoctlBase):
 
     def do_handle_ioctl(self, client: UMockdev.IoctlClient) -> bool:
         request, arg = client.get_request(), client.get_arg()
-        if request == SUBMITURB:
+        if self.gone:
+            client.complete(-1, errno.ENODEV)  # unplugged: every open handle fails as the kernel's would
+        elif request == SUBMITURB:
             urb = arg.resolve(0, URB_SIZE)
             raw = bytes(urb.retrieve())
             length = struct.unpack_from("<i", raw, BUFFER_LENGTH)[0]
@@ -156,11 +167,16 @@ def parse_dump(text: str) -> dict[str, str]:
     return data
 
 
+def sys_path(number: int) -> str:
+    """The sysfs path of the simulated device number ``number``."""
+    return f"/sys/devices/pci0000:00/usb1/1-{number}"
+
+
 def add_device(testbed: UMockdev.Testbed, number: int) -> str:
-    """A 09ae:0001 device node /dev/bus/usb/001/<number>; returns its path."""
+    """A 09ae:0001 device node /dev/bus/usb/001/<number> (sysfs :func:`sys_path`); returns the node's path."""
     devnode = f"/dev/bus/usb/001/{number:03d}"
     testbed.add_from_string(
-        f"P: /devices/pci0000:00/usb1/1-{number}\nN: bus/usb/001/{number:03d}\n"
+        f"P: {sys_path(number).removeprefix('/sys')}\nN: bus/usb/001/{number:03d}\n"
         f"E: DEVNAME={devnode}\nE: DEVTYPE=usb_device\nE: SUBSYSTEM=usb\nE: BUSNUM=001\nE: DEVNUM={number:03d}\n"
         f"A: busnum=1\nA: devnum={number}\nA: idVendor=09ae\nA: idProduct=0001\nA: dev=189:{number - 1}\n"
         f"A: speed=12\nA: bConfigurationValue=1\nH: descriptors={descriptors().hex()}\n"
@@ -191,8 +207,103 @@ def answer_ioctls_during(work: Callable[[], None]) -> None:
     worker.join()
 
 
+def in_main_loop(work: Callable[[], object]) -> None:
+    """Run ``work`` on the GLib loop's thread (where the testbed lives) and wait for it."""
+    finished = threading.Event()
+
+    def call() -> bool:
+        work()
+        finished.set()
+        return False
+
+    GLib.idle_add(call)
+    finished.wait(10)
+
+
+def socket_state(path: Path) -> tuple[str | None, bool]:
+    """(ups.status, stale) from a DUMPALL on a driver socket; (None, True) when it does not answer."""
+    try:
+        with socket.socket(socket.AF_UNIX) as conn:
+            conn.settimeout(2)
+            conn.connect(str(path))
+            conn.sendall(b"DUMPALL\n")
+            data = b""
+            while b"DUMPDONE" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return None, True
+                data += chunk
+    except OSError:
+        return None, True
+    lines = [shlex.split(line) for line in data.decode().splitlines()]
+    status = next((words[2] for words in lines if words[:2] == ["SETINFO", "ups.status"]), None)
+    return status, ["DATASTALE"] in lines
+
+
+def seconds_until(check: Callable[[], bool], limit: float = 20.0) -> float | None:
+    """How long until ``check`` holds (None when it never did within ``limit``)."""
+    start = time.monotonic()
+    while not check():
+        if time.monotonic() - start > limit:
+            return None
+        time.sleep(0.02)
+    return time.monotonic() - start
+
+
+def recover(ours: list[str], protocol: int) -> dict:
+    """Our driver as a process on unit 002; unplug it on battery; the same unit comes back as 005, on battery.
+
+    Returns the seconds each step took to show on the driver socket, and the driver's log.
+    """
+    testbed = UMockdev.Testbed.new()
+    first, again = UsbDevfs(), UsbDevfs()
+    unit = TrippliteUnit(FIXTURES[protocol])
+    first.start(unit)
+    testbed.attach_ioctl(add_device(testbed, 2), first)
+    statedir = Path(tempfile.mkdtemp(prefix="tripplite-recover-"))
+    (statedir / "ups.conf").write_text("[tl]\n\tdriver = tripplite_usb\n\tport = auto\n\tpollinterval = 1\n")
+    env = {**os.environ, "UMOCKDEV_DIR": testbed.get_root_dir()}
+    env.update(NUT_CONFPATH=str(statedir), NUT_STATEPATH=str(statedir), NUT_ALTPIDPATH=str(statedir))
+    sock = statedir / "tripplite_usb-tl"
+    timeline: dict[str, object] = {}
+
+    def scenario() -> None:
+        log = (statedir / "driver.log").open("w")
+        driver = subprocess.Popen([*ours, "-a", "tl", "-u", "root"], env=env, stdout=log, stderr=log)
+        try:
+            timeline["ol"] = seconds_until(lambda: socket_state(sock) == ("OL", False))
+            unit.set_on_battery(True)
+            timeline["ob"] = seconds_until(lambda: socket_state(sock) == ("OB", False))
+
+            def unplug() -> None:
+                first.gone = True
+                testbed.remove_device(sys_path(2))
+
+            in_main_loop(unplug)
+            timeline["stale"] = seconds_until(lambda: socket_state(sock)[1])
+            time.sleep(3)  # three polls with nothing on the bus
+            timeline["still_stale"] = socket_state(sock)[1]
+            back = TrippliteUnit(FIXTURES[protocol])
+            back.set_on_battery(True)
+            again.start(back)
+            in_main_loop(lambda: testbed.attach_ioctl(add_device(testbed, 5), again))
+            timeline["ob_again"] = seconds_until(lambda: socket_state(sock) == ("OB", False))
+            timeline["frames_after_replug"] = len(again.frames)
+        finally:
+            driver.terminate()
+            driver.wait(10)
+            log.close()
+            timeline["log"] = (statedir / "driver.log").read_text()
+
+    answer_ioctls_during(scenario)
+    return timeline
+
+
 def main(argv: list[str]) -> int:
     """See the module docstring."""
+    if argv[0] == "recover":
+        print(json.dumps(recover(argv[2:], int(argv[1], 16))))
+        return 0
     first, second = argv.index("--"), argv.index("--", argv.index("--") + 1)
     nut, ours, protocols = argv[:first], argv[first + 1 : second], [int(p, 16) for p in argv[second + 1 :]]
     testbed = UMockdev.Testbed.new()
