@@ -222,22 +222,22 @@ def in_main_loop(work: Callable[[], object]) -> None:
 
 def socket_state(path: Path) -> tuple[str | None, bool]:
     """(ups.status, stale) from a DUMPALL on a driver socket; (None, True) when it does not answer."""
+    messages: list[list[str]] = []
     try:
         with socket.socket(socket.AF_UNIX) as conn:
             conn.settimeout(2)
             conn.connect(str(path))
             conn.sendall(b"DUMPALL\n")
-            data = b""
-            while b"DUMPDONE" not in data:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    return None, True
-                data += chunk
+            for line in conn.makefile("r", encoding="utf-8"):
+                messages.append(shlex.split(line))
+                if messages[-1] == ["DUMPDONE"]:
+                    break
     except OSError:
         return None, True
-    lines = [shlex.split(line) for line in data.decode().splitlines()]
-    status = next((words[2] for words in lines if words[:2] == ["SETINFO", "ups.status"]), None)
-    return status, ["DATASTALE"] in lines
+    if ["DUMPDONE"] not in messages:
+        return None, True
+    status = next((words[2] for words in messages if words[:2] == ["SETINFO", "ups.status"]), None)
+    return status, ["DATASTALE"] in messages
 
 
 def seconds_until(check: Callable[[], bool], limit: float = 20.0) -> float | None:
