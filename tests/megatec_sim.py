@@ -26,7 +26,7 @@ COMMANDS = ("Q", "T", "TL", "CT", "C", "S00R0000")
 class MegatecUps:
     """The simulated unit: what it answers and what it was told."""
 
-    q1: str = "(215.0 195.0 230.0 014 49.0 22.7 30.0 00000000"
+    q1: str | None = "(215.0 195.0 230.0 014 49.0 22.7 30.0 00000000"
     f: str | None = "#230.0 004 24.00 50.0"
     i: str | None = "#NOT_A_LIVE_UPS  TESTING    TESTING   "
     silent: bool = False  # the cable is unplugged

@@ -1,10 +1,10 @@
 """Debian's nutdrv_qx 2.8.0 and ours, each on one end of a socat pty pair whose other end is the same simulated
-Megatec unit: both dump (``-d 1``) the same variables for each state, and ``-k`` sends the same wire commands."""
+Megatec unit: both dump (``-d 1``) the same variables for each state and each set of ups.conf options, and ``-k``
+sends the same wire commands. Then ours under Debian's upsd 2.8.0: an unplugged, silent, garbled or echoing unit
+makes upsc say "Data stale" within seconds (logged once) and the data come back when the unit answers again."""
 
 from __future__ import annotations
 
-import contextlib
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.megatec_sim import MegatecUps, serve_pty
+from tests.nut_reference import HAVE_NUT, UPSD, free_port
 
 NUT_DRIVER = Path("/lib/nut/nutdrv_qx")
 pytestmark = pytest.mark.skipif(not NUT_DRIVER.exists(), reason="Debian's nut-server is not installed")
@@ -27,43 +28,41 @@ STATES = {
 }
 
 
+class PtyLine:
+    """A simulated unit on one end of a socat pty pair (``port`` is the drivers' end); it can be unplugged."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port, self.device = workdir / "ttyUPS", workdir / "ttySIM"
+        self.ups = MegatecUps()
+        self.socat: subprocess.Popen[bytes] | None = None
+
+    def plug(self) -> None:
+        """Make the pty pair (the same link names each time) and answer on the device's end."""
+        self.socat = subprocess.Popen(
+            ["socat", f"pty,raw,echo=0,link={self.device}", f"pty,raw,echo=0,link={self.port}"],
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while not (self.device.exists() and self.port.exists()):
+            assert time.monotonic() < deadline, "socat made no ptys"
+            time.sleep(0.02)
+        serve_pty(self.ups, str(self.device))
+
+    def unplug(self) -> None:
+        """End socat: both ptys and their links vanish, as a USB-serial adapter pulled out."""
+        if self.socat is not None:
+            self.socat.terminate()
+            self.socat.wait(timeout=10)
+            self.socat = None
+
+
 @pytest.fixture
-def line(tmp_path: Path) -> Iterator[tuple[MegatecUps, Path]]:
-    """A simulated unit behind a pty pair; yields it and the driver's end."""
-    ours, device = tmp_path / "ttyUPS", tmp_path / "ttySIM"
-    socat = subprocess.Popen(
-        ["socat", f"pty,raw,echo=0,link={device}", f"pty,raw,echo=0,link={ours}"], stderr=subprocess.DEVNULL
-    )
-    deadline = time.monotonic() + 10
-    while not (device.exists() and ours.exists()):
-        assert time.monotonic() < deadline, "socat made no ptys"
-        time.sleep(0.02)
-    ups = MegatecUps()
-    serve_pty(ups, str(device))
-    yield ups, ours
-    socat.terminate()
-    socat.wait(timeout=10)
-
-
-def driver_dump(path: Path, until: str, timeout: float) -> str:
-    """The driver socket's DUMPALL, asked again until it contains ``until`` (or the time is up)."""
-    deadline = time.monotonic() + timeout
-    text = ""
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX) as conn:
-            conn.settimeout(5)
-            conn.connect(str(path))
-            conn.sendall(b"DUMPALL\n")
-            text = ""
-            while "DUMPDONE" not in text:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    break
-                text += chunk.decode()
-            if until in text:
-                return text
-        time.sleep(0.2)
-    return text
+def line(tmp_path: Path) -> Iterator[PtyLine]:
+    """A plugged-in simulated unit; unplugged at the end."""
+    pty_line = PtyLine(tmp_path)
+    pty_line.plug()
+    yield pty_line
+    pty_line.unplug()
 
 
 def run_driver(
@@ -88,8 +87,8 @@ def dump(command: list[str], confdir: Path, port: Path, options: str = "") -> di
 
 
 @pytest.mark.parametrize("state", STATES)
-def test_both_drivers_publish_the_same_variables(state: str, line: tuple[MegatecUps, Path], tmp_path: Path) -> None:
-    ups, port = line
+def test_both_drivers_publish_the_same_variables(state: str, line: PtyLine, tmp_path: Path) -> None:
+    ups, port = line.ups, line.port
     ups.q1 = STATES[state]
     theirs = dump(NUT, tmp_path, port)
     ours = dump(OURS, tmp_path, port)
@@ -116,10 +115,8 @@ OPTIONS = {
 
 @pytest.mark.parametrize("state", ["online", "boost, line interactive", "per-cell battery voltage"])
 @pytest.mark.parametrize("options", OPTIONS)
-def test_both_drivers_agree_with_options(
-    state: str, options: str, line: tuple[MegatecUps, Path], tmp_path: Path
-) -> None:
-    ups, port = line
+def test_both_drivers_agree_with_options(state: str, options: str, line: PtyLine, tmp_path: Path) -> None:
+    ups, port = line.ups, line.port
     ups.q1 = STATES[state][:-2] + "10"  # shutdown active: FSD unless ignoresab
     theirs = dump(NUT, tmp_path, port, OPTIONS[options] + FULL_UPDATES)
     ours = dump(OURS, tmp_path, port, OPTIONS[options] + FULL_UPDATES)
@@ -134,30 +131,86 @@ def test_both_drivers_agree_with_options(
     assert ours == theirs
 
 
-def test_killpower_sends_what_nut_sends(line: tuple[MegatecUps, Path], tmp_path: Path) -> None:
-    ups, port = line
+@pytest.mark.parametrize(
+    ("options", "wire"),
+    [
+        ("", ["C", "S.5R0003"]),
+        ("  stayoff\n", ["C", "S.5R0000"]),
+        ("  offdelay = 130\n  ondelay = 0\n", ["C", "S02"]),
+        ("  offdelay = 20\n  ondelay = 599\n", ["C", "S.3R0009"]),
+    ],
+)
+def test_killpower_sends_what_nut_sends(options: str, wire: list[str], line: PtyLine, tmp_path: Path) -> None:
     sent = []
     for command in (NUT, OURS):
-        ups.received.clear()
-        result = run_driver(command, tmp_path, port, "-k")
+        line.ups.received.clear()
+        result = run_driver(command, tmp_path, line.port, "-k", options=options)
         assert result.returncode == 0, result.stderr
-        sent.append([request for request in ups.received if request not in ("Q1", "F", "I")])
-    assert sent[0] == sent[1] == ["C", "S.5R0003"]
+        sent.append([request for request in line.ups.received if request not in ("Q1", "F", "I")])
+    assert sent[0] == sent[1] == wire
 
 
-def test_an_unplugged_unit_goes_stale_and_recovers(line: tuple[MegatecUps, Path], tmp_path: Path) -> None:
-    ups, port = line
-    (tmp_path / "ups.conf").write_text(f"[qx]\n  driver = nutdrv_qx\n  port = {port}\n  pollinterval = 1\n")
+def upsc_status(port: int) -> str:
+    """What Debian's upsc says of qx's ups.status (its error text when there is none)."""
+    result = subprocess.run(
+        ["/bin/upsc", f"qx@127.0.0.1:{port}", "ups.status"], capture_output=True, text=True, timeout=10
+    )
+    return (result.stdout or result.stderr).strip()
+
+
+def wait_for_status(port: int, want: str, timeout: float) -> float:
+    """Seconds until upsc shows ``want`` (a status or an error text); fails after ``timeout``."""
+    start = time.monotonic()
+    seen = ""
+    while time.monotonic() - start < timeout:
+        seen = upsc_status(port)
+        if want in seen:
+            return time.monotonic() - start
+        time.sleep(0.1)
+    raise AssertionError(f"upsc never showed {want!r} in {timeout} s (last: {seen!r})")
+
+
+@pytest.fixture
+def served(line: PtyLine, tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[str]]]:
+    """Our driver (pollinterval 1) on the line under Debian's upsd 2.8.0; yields upsd's port and the driver."""
+    (tmp_path / "ups.conf").write_text(f"[qx]\n  driver = nutdrv_qx\n  port = {line.port}\n  pollinterval = 1\n")
+    port = free_port()
+    (tmp_path / "upsd.conf").write_text(f"LISTEN 127.0.0.1 {port}\nMAXAGE 5\n")
+    (tmp_path / "upsd.users").write_text("")
     env = {"NUT_CONFPATH": str(tmp_path), "NUT_STATEPATH": str(tmp_path), "PATH": "/usr/bin:/bin"}
     driver = subprocess.Popen([*OURS, "-a", "qx"], env=env, stderr=subprocess.PIPE, text=True)
+    with (tmp_path / "upsd.log").open("wb") as log:
+        upsd = subprocess.Popen([UPSD, "-F", "-u", "root"], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        socket_path = tmp_path / "nutdrv_qx-qx"
-        assert "ups.status" in driver_dump(socket_path, "ups.status", timeout=20)
-        ups.silent = True
-        assert "DATASTALE" in driver_dump(socket_path, "DATASTALE", timeout=30)
-        ups.silent = False
-        assert "DATAOK" in driver_dump(socket_path, "DATAOK", timeout=60)
+        yield port, driver
     finally:
-        driver.terminate()
-        stderr = driver.communicate(timeout=10)[1]
-    assert stderr.count("no valid reply from the UPS") == 1, stderr
+        for proc in (upsd, driver):
+            proc.terminate()
+        upsd.wait(timeout=10)
+        driver.communicate(timeout=10)
+
+
+@pytest.mark.skipif(not HAVE_NUT, reason="Debian's upsd is not installed")
+@pytest.mark.parametrize("fault", ["unplugged", "silent", "garbled", "echoing"])
+def test_lost_data_goes_stale_under_nuts_upsd_and_recovers(
+    fault: str, line: PtyLine, served: tuple[int, subprocess.Popen[str]]
+) -> None:
+    port, driver = served
+    wait_for_status(port, "OL", timeout=20)
+    line.ups.q1 = "(000.0 000.0 229.0 031 00.0 20.9 31.5 10000001"
+    wait_for_status(port, "OB", timeout=5)
+    if fault == "unplugged":
+        line.unplug()
+    elif fault == "silent":
+        line.ups.silent = True
+    else:
+        line.ups.q1 = "(000.0 000.0 229.0 031 00.0 20.9" if fault == "garbled" else None  # None: echo Q1
+    assert wait_for_status(port, "Data stale", timeout=15) < 12  # three tries of a second, then stale at once
+    if fault == "unplugged":
+        line.plug()
+    line.ups.silent = False
+    line.ups.q1 = "(000.0 000.0 229.0 031 00.0 20.7 31.5 11000001"
+    assert wait_for_status(port, "OB LB", timeout=15) < 8  # reopened and asked every poll (1 s)
+    driver.terminate()
+    stderr = driver.communicate(timeout=10)[1]
+    assert stderr.count("data marked stale") == 1, stderr
