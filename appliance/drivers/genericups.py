@@ -143,29 +143,29 @@ class LineWatcher(threading.Thread):
         self.modem = modem
         self.report = report
         self.failed = failed
-        self._stop = threading.Event()
+        self._stopping = threading.Event()
 
     def stop(self) -> None:
         """Ask the thread to end (see the class docstring)."""
-        self._stop.set()
+        self._stopping.set()
 
     def run(self) -> None:
         """Wait, read, report, until stopped or the port fails."""
         can_wait = True
         last: int | None = None
-        while not self._stop.is_set():
+        while not self._stopping.is_set():
             try:
                 if can_wait:
                     can_wait = self.modem.wait_for_change()
                     if not can_wait:
                         logger.info("port cannot wait for line changes (TIOCMIWAIT): polling every %s s", FALLBACK_POLL)
-                if not can_wait and self._stop.wait(FALLBACK_POLL):
+                if not can_wait and self._stopping.wait(FALLBACK_POLL):
                     return
-                if self._stop.is_set():
+                if self._stopping.is_set():
                     return
                 lines = self.modem.read()
             except (OSError, serial.SerialException) as err:
-                if not self._stop.is_set():
+                if not self._stopping.is_set():
                     self.failed(err)
                 return
             if lines != last:
@@ -265,8 +265,11 @@ class GenericUps(ContactClosureDriver):
         """Stop watching and close the port (the lines stay as they are: HUPCL is off)."""
         self.stop_readings()
         if self._watcher is not None:
-            self._watcher.stop()
-            self._watcher = None
+            watcher, self._watcher = self._watcher, None
+            watcher.stop()
+            # A polling watcher ends within one poll: wait for it, so that it never reads a port being closed (under
+            # umockdev that read aborted the process). One blocked in TIOCMIWAIT cannot be woken: the wait times out.
+            await asyncio.to_thread(watcher.join, 5 * FALLBACK_POLL)
         if self.modem is not None:
             modem, self.modem = self.modem, None
             with contextlib.suppress(OSError, serial.SerialException):
