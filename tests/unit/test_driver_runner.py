@@ -53,7 +53,7 @@ def confdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "pollinterval = 5\nmaxretry = 3\nretrydelay = 1\n"
         '[sim]\n  driver = dummy-ups\n  port = sim.dev\n  desc = "Simulated"\n'
         "  mode = dummy-loop\n  override.battery.charge = 42\n  default.ups.load = 7\n  ignorelb\n"
-        "[other]\n  driver = usbhid-ups\n  port = auto\n"
+        "[other]\n  driver = snmp-ups\n  port = 192.0.2.1\n"
     )
     return tmp_path
 
@@ -75,7 +75,7 @@ def test_settings_from_ups_conf(confdir: Path) -> None:
     ("argv", "message"),
     [
         (["-a", "nope"], "Section nope not found"),
-        (["-a", "other"], "no Python driver named 'usbhid-ups'"),
+        (["-a", "other"], "no Python driver named 'snmp-ups'"),
         (["genericups", "-a", "sim"], "is for driver dummy-ups, but I'm genericups"),
         (["-a", "sim", "-x", "mode=bogus"], "unknown mode 'bogus'"),
         (["-s", "x", "-x", "port=a.dev"], "name the driver first"),
