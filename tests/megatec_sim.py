@@ -29,6 +29,7 @@ class MegatecUps:
     q1: str | None = "(215.0 195.0 230.0 014 49.0 22.7 30.0 00000000"
     f: str | None = "#230.0 004 24.00 50.0"
     i: str | None = "#NOT_A_LIVE_UPS  TESTING    TESTING   "
+    command_reply: str = ""  # what it says to a command it takes (some units say ACK)
     silent: bool = False  # the cable is unplugged
     received: list[str] = field(default_factory=list)
 
@@ -42,7 +43,7 @@ class MegatecUps:
             reply = replies[line]
             return (reply if reply is not None else line).encode() + b"\r"
         if line in COMMANDS or (line.startswith(("S", "T")) and len(line) > 1 and line[1] in ".0123456789"):
-            return b""
+            return self.command_reply.encode() + b"\r" if self.command_reply else b""
         return line.encode() + b"\r"
 
 

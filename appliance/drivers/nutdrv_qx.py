@@ -235,6 +235,7 @@ class NutdrvQx(Driver):
         self.runtime: RuntimeModel | None = None
         self._battery_known = False  # levels, packs and the runtime model are set up (once per initinfo)
         self._lost_logged = False
+        self._wire = asyncio.Lock()
 
     # -- the wire ----------------------------------------------------------------------------------------
 
@@ -260,9 +261,14 @@ class NutdrvQx(Driver):
             raise DeviceError(f"{self.config.port}: {exc}") from exc
         return reply.decode("ascii", "replace")
 
+    async def _ask(self, request: str) -> str:
+        """One exchange at a time: a command from upsd must not read the reply to a poll running beside it."""
+        async with self._wire:
+            return await asyncio.to_thread(self._exchange, request)
+
     async def _query(self, query: Query) -> dict[str, str] | None:
         """Ask one query; its variables (with the status decoded), or None when the reply is not valid."""
-        reply = await asyncio.to_thread(self._exchange, query.command)
+        reply = await self._ask(query.command)
         values = parse_reply(query, reply)
         if values is not None and query.status_bits is not None:
             bits = reply.rstrip("\r")[query.status_bits : query.status_bits + 8]
@@ -391,17 +397,23 @@ class NutdrvQx(Driver):
             self.state.set_info("battery.charge", f"{100 * fraction:.0f}")
 
     async def instcmd(self, name: str, param: str | None) -> int:
-        """Send a command's wire string; an echo or a NAK means the UPS refused it."""
+        """Send a command's wire string; no reply or the dialect's ``accepted`` reply means the UPS took it."""
         build = self.dialect.commands.get(name)
         if build is None:
-            return STAT_UNKNOWN
+            logger.info("%s: command %s unavailable", self.config.ups, name)
+            return STAT_INVALID  # as NUT 2.8.0's nutdrv_qx answers a command its dialect does not have
         try:
             wire = build(self.delays, param)
         except CommandError as exc:
             logger.error("%s: %s", name, exc)
-            return STAT_INVALID
-        reply = (await asyncio.to_thread(self._exchange, wire)).rstrip("\r")
-        if reply == wire.rstrip("\r") or reply.lstrip("(").startswith("NAK"):
+            return STAT_FAILED  # as NUT 2.8.0 answers a parameter its preprocessing refuses
+        try:
+            reply = (await self._ask(wire)).rstrip("\r")
+        except DeviceError as exc:
+            logger.error("%s: %s", name, exc)
+            return STAT_FAILED
+        accepted = self.dialect.accepted
+        if reply and not (accepted and reply.upper() == accepted.upper()):
             logger.error("%s: the UPS refused %r (%r)", name, wire.rstrip("\r"), reply)
             return STAT_FAILED
         logger.info("instant command %s sent (%r)", name, wire.rstrip("\r"))

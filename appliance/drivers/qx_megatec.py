@@ -11,7 +11,8 @@ Megatec::
     F\\r  -> #230.0 004 24.00 50.0\\r                               22 bytes, ratings (read once)
     I\\r  -> #<mfr, 15> <model, 10> <firmware, 10>\\r               39 bytes, identity (read once)
 
-An unsupported query comes back echoed; the driver then skips it.
+An unsupported query comes back echoed; the driver then skips it. A command is taken when the UPS says nothing
+or ``ACK``; any other reply (an echo, ``NAK``) means it refused.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class Dialect:
     version: str
     queries: tuple[Query, ...]
     commands: dict[str, Callable[[Delays, str | None], str]] = field(default_factory=dict)
+    accepted: str | None = None  # the reply of a UPS that took a command; no reply is taken as yes too
 
 
 @dataclass
@@ -256,6 +258,7 @@ MEGATEC = Dialect(
         "test.battery.start.quick": _fixed("T\r"),
         "test.battery.stop": _fixed("CT\r"),
     },
+    accepted="ACK",
 )
 
 DIALECTS = {MEGATEC.name: MEGATEC}

@@ -226,7 +226,7 @@ def test_commands_setvar_and_killpower_on_the_wire(ups: MegatecUps) -> None:
         return results
 
     qx = driver(offdelay="130", ondelay="600")
-    assert asyncio.run(go(qx)) == [STAT_HANDLED, STAT_INVALID, STAT_INVALID, STAT_HANDLED, STAT_HANDLED, STAT_HANDLED]
+    assert asyncio.run(go(qx)) == [STAT_HANDLED, STAT_FAILED, STAT_INVALID, STAT_HANDLED, STAT_HANDLED, STAT_HANDLED]
     commands = [line for line in ups.received if line not in ("Q1", "F", "I")]
     assert commands == ["T05", "S.7R0004", "C", "S02R0010"]
     assert (qx.state.get("ups.delay.shutdown"), qx.state.get("ups.delay.start")) == ("120", "600")
@@ -333,3 +333,26 @@ def test_the_driver_estimates_runtime_on_an_injected_clock(ups: MegatecUps) -> N
     # 22.7 V between 20.8 and 26.0 V: 37 % (36.5 exactly, the model's 87.7 s at full load); 14 % load counts as
     # the idle 10 %; then 87.7 - 6 - 20 = 61.7 s at full load, 185 s at 50 %
     assert asyncio.run(go()) == [("37", "877"), ("26", "185")]
+
+
+@pytest.mark.parametrize(("reply", "result"), [("ACK", STAT_HANDLED), ("ack", STAT_HANDLED), ("NAK", STAT_FAILED)])
+def test_an_acknowledging_unit(reply: str, result: int, ups: MegatecUps) -> None:
+    ups.command_reply = reply
+
+    async def go() -> int:
+        qx = driver()
+        await qx.open()
+        return await qx.instcmd("beeper.toggle", None)
+
+    assert asyncio.run(go()) == result
+
+
+def test_a_command_on_a_lost_port_fails(ups: MegatecUps) -> None:
+    async def go() -> int:
+        qx = driver()
+        await qx.open()
+        assert qx.port is not None
+        qx.port.close()
+        return await qx.instcmd("load.on", None)
+
+    assert asyncio.run(go()) == STAT_FAILED
