@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from appliance.drivers.base import DeviceError, DriverConfig, DriverState
+from appliance.drivers.dev_file import Assignment, parse_dev_file
 from appliance.drivers.nutdrv_qx import (
     NutdrvQx,
     RuntimeModel,
@@ -23,8 +25,10 @@ from appliance.drivers.qx_megatec import MEGATEC, CommandError, Delays, parse_re
 from appliance.nutconf.schema import driver_schema
 from appliance.protocol.driver_socket import STAT_FAILED, STAT_HANDLED, STAT_INVALID
 from tests.megatec_sim import SIMULATORS, MegatecUps, register_url_handler
+from tests.nut_reference import ddl_dumps
 
 Q1, RATINGS, IDENTITY = MEGATEC.queries
+MEGATEC_VARIABLES = {column.var for query in MEGATEC.queries for column in query.columns}
 
 
 def test_q1_golden_vector() -> None:
@@ -356,3 +360,85 @@ def test_a_command_on_a_lost_port_fails(ups: MegatecUps) -> None:
         return await qx.instcmd("load.on", None)
 
     assert asyncio.run(go()) == STAT_FAILED
+
+
+MEGATEC_DUMPS = [
+    path
+    for path in ddl_dumps("*/*nutdrv_qx*.dev")
+    if "driver.version.data: Megatec" in path.read_text(errors="replace")
+]
+
+
+def _megatec_unit(dump: dict[str, str]) -> MegatecUps:
+    """A simulated unit whose Q1/F/I replies carry a DDL dump's values (a column the dump lacks is dashes)."""
+
+    def field(name: str, width: int, decimals: int) -> str:
+        """The value in ``width`` characters with as many of ``decimals`` as fit."""
+        if (value := dump.get(name)) is None:
+            return "-" * width
+        texts = (f"{float(value):0{width}.{places}f}" for places in range(decimals, -1, -1))
+        return next(text for text in texts if len(text) <= width)
+
+    status = dump["ups.status"].split()
+    bits = [
+        "OB" in status,
+        "LB" in status,
+        bool({"TRIM", "BOOST", "BYPASS"} & set(status)),
+        "ups.alarm" in dump,
+        dump.get("ups.type") == "offline / line interactive",
+        "CAL" in status,
+        "FSD" in status,
+        dump.get("ups.beeper.status") == "enabled",
+    ]
+    q1 = " ".join(
+        [
+            "(" + field("input.voltage", 5, 1),
+            field("input.voltage.fault", 5, 1),
+            field("output.voltage", 5, 1),
+            field("ups.load", 3, 0),
+            field("input.frequency", 4, 1),
+            field("battery.voltage", 4, 2),
+            field("ups.temperature", 4, 1),
+            "".join("1" if bit else "0" for bit in bits),
+        ]
+    )
+    ratings = "#" + " ".join(
+        [
+            field("input.voltage.nominal", 5, 1),
+            field("input.current.nominal", 3, 1),
+            field("battery.voltage.nominal", 5, 2),
+            field("input.frequency.nominal", 4, 1),
+        ]
+    )
+    names = [(dump.get(name) or "").ljust(width) for name, width in (("device.mfr", 15), ("device.model", 10))]
+    identity = "#" + " ".join([*names, (dump.get("ups.firmware") or "").ljust(10)])
+    return MegatecUps(q1=q1, f=ratings, i=identity)
+
+
+@pytest.mark.parametrize("path", MEGATEC_DUMPS, ids=lambda path: path.stem)
+def test_ddl_megatec_dumps_are_reproduced(path: Path, ups: MegatecUps) -> None:
+    dump = {
+        e.name: e.value for e in parse_dev_file(path.read_text(errors="replace")).entries if isinstance(e, Assignment)
+    }
+    SIMULATORS["ups"] = _megatec_unit(dump)
+    state = DriverState()
+    for name in ("battery.voltage.low", "battery.voltage.high"):  # the user's levels (ups.conf default.*)
+        state.set_info(name, dump[name])
+
+    async def go() -> None:
+        qx = NutdrvQx(DriverConfig(ups="ups", port="megatec://ups"), state)
+        await qx.open()
+        await qx.initinfo()
+
+    asyncio.run(go())
+    compared = {name for name in MEGATEC_VARIABLES if name in dump} | {"ups.status"}
+    if "battery.runtime" not in dump:  # a dump made with runtimecal has the model's charge
+        compared.add("battery.charge")
+    for name in sorted(compared):
+        ours, theirs = state.get(name), dump[name]
+        assert ours is not None, name
+        if name in ("ups.status", "ups.type", "ups.beeper.status", "device.mfr", "device.model", "ups.firmware"):
+            assert ours == theirs, name
+        else:
+            assert float(ours) == pytest.approx(float(theirs)), name
+    assert len(compared) >= 10
