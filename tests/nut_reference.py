@@ -24,12 +24,13 @@ The module is skipped-safe: :data:`HAVE_NUT` says whether the binaries exist; te
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,6 +107,21 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
+
+
+@contextlib.contextmanager
+def debian_upsd(confdir: Path) -> Iterator[int]:
+    """Debian's upsd on a free loopback port (MAXAGE 5), reading ``confdir`` and its drivers' sockets; yields the
+    port. ups.conf and upsd.users must already be in ``confdir``."""
+    port = free_port()
+    (confdir / "upsd.conf").write_text(f"LISTEN 127.0.0.1 {port}\nMAXAGE 5\n")
+    env = {"NUT_CONFPATH": str(confdir), "NUT_STATEPATH": str(confdir), "PATH": "/usr/bin:/bin"}
+    with (confdir / "upsd.log").open("wb") as log:
+        proc = subprocess.Popen([UPSD, "-F", "-u", "root"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        yield port
+    finally:
+        _stop(proc)
 
 
 def _section(name: str, values: Mapping[str, str]) -> str:

@@ -11,7 +11,6 @@ import asyncio
 import itertools
 import logging
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,7 +21,7 @@ import pytest
 from appliance.drivers.runner import DriverRunner, DriverSettings
 from appliance.drivers.tripplite_usb import TrippliteUsb
 from tests.fake_usb import FakeBackend
-from tests.nut_reference import HAVE_NUT, UPSD, free_port
+from tests.nut_reference import HAVE_NUT, debian_upsd
 from tests.tripplite_sim import FIXTURES, TrippliteSim
 
 pytestmark = pytest.mark.skipif(not HAVE_NUT, reason="Debian's NUT 2.8.0 upsd is not installed")
@@ -100,20 +99,8 @@ def nutdir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def upsd(nutdir: Path) -> Iterator[int]:
-    port = free_port()
-    (nutdir / "upsd.conf").write_text(f"LISTEN 127.0.0.1 {port}\nMAXAGE 5\n")
-    env = {"NUT_CONFPATH": str(nutdir), "NUT_STATEPATH": str(nutdir), "PATH": "/usr/bin:/bin"}
-    with (nutdir / "upsd.log").open("wb") as log:
-        proc = subprocess.Popen([UPSD, "-F", "-u", "root"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
+    with debian_upsd(nutdir) as port:
         yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def test_unplug_and_replug_mid_outage_shows_ob_again_within_two_polls(

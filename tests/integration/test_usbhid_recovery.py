@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from appliance.drivers.usbhid_ups import UsbhidUps
 from tests.fake_usb import FakeBackend
 from tests.hid_sim import FakeHidUps, HidUpsSimulator, apc_back_ups_es_850g2
 from tests.integration.test_tripplite_usb_recovery import DriverThread, wait_for
-from tests.nut_reference import HAVE_NUT, UPSD, free_port
+from tests.nut_reference import HAVE_NUT, debian_upsd
 
 pytestmark = pytest.mark.skipif(not HAVE_NUT, reason="Debian's NUT 2.8.0 upsd is not installed")
 
@@ -44,20 +43,8 @@ def get_var(port: int, name: str) -> str:
 def upsd(tmp_path: Path) -> Iterator[int]:
     (tmp_path / "ups.conf").write_text("[apc]\n\tdriver = usbhid-ups\n\tport = auto\n")
     (tmp_path / "upsd.users").write_text("")
-    port = free_port()
-    (tmp_path / "upsd.conf").write_text(f"LISTEN 127.0.0.1 {port}\nMAXAGE 5\n")
-    env = {"NUT_CONFPATH": str(tmp_path), "NUT_STATEPATH": str(tmp_path), "PATH": "/usr/bin:/bin"}
-    with (tmp_path / "upsd.log").open("wb") as log:
-        proc = subprocess.Popen([UPSD, "-F", "-u", "root"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
+    with debian_upsd(tmp_path) as port:
         yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def on_battery(simulator: HidUpsSimulator) -> HidUpsSimulator:
