@@ -271,8 +271,7 @@ def persist_last_good(paths: BootPaths, files: dict[str, bytes]) -> bool:
     paths.data_dir.mkdir(parents=True, exist_ok=True)
     new_dir = Path(tempfile.mkdtemp(prefix="config.", dir=paths.data_dir))
     for name, data in files.items():
-        write_atomically(new_dir / name, data, 0o600)
-    _fsync_dir(new_dir)
+        write_atomically(new_dir / name, data, 0o600)  # each file and new_dir's entry for it are fsynced
     old_target = link.resolve() if link.is_symlink() else None
     temp_link = paths.data_dir / ".config.new"
     temp_link.unlink(missing_ok=True)
