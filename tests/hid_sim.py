@@ -339,6 +339,7 @@ def apc_back_ups_es_850g2() -> SimulatedUnit:
             f"{PS}.RemainingTimeLimit": 120,
             f"{PS}.PresentStatus.ACPresent": 1,
             f"{PS}.PresentStatus.Charging": 0,
+            f"{PS}.APCStatusFlag": 8,  # "normal operation" (0 would read as OFF, and the dump says OL)
             "UPS.Battery.Test": 6,
             "UPS.Battery.APCBattReplaceDate": 0x092501,
             "UPS.Input.Voltage": 238.0,

@@ -46,10 +46,12 @@ from appliance.drivers.hid_descriptor import (
 from appliance.drivers.hid_subdrivers import (
     DEFAULT_OFFDELAY,
     DEFAULT_ONDELAY,
+    HidAlarm,
     HidCommand,
     HidFlag,
     HidVariable,
     Poll,
+    Quirks,
     Subdriver,
     subdriver_for,
 )
@@ -104,6 +106,28 @@ def synthesize_status(bits: Mapping[str, bool], onlinedischarge: bool = False) -
     return tokens
 
 
+ALARM_TEXTS = (
+    ("replacebatt", "Replace battery!"),
+    ("shutdownimm", "Shutdown imminent!"),
+    ("fanfail", "Fan failure!"),
+    ("nobattery", "No battery installed!"),
+    ("battvoltlo", "Battery voltage too low!"),
+    ("battvolthi", "Battery voltage too high!"),
+    ("chargerfail", "Battery charger fail!"),
+    ("overheat", "Temperature too high!"),
+    ("commfault", "Internal UPS fault!"),
+    ("awaitingpower", "Awaiting power!"),
+    ("bypassauto", "Automatic bypass mode!"),
+    ("bypassman", "Manual bypass mode!"),
+)
+"""The ``ups.alarm`` text of each status bit, in NUT 2.8.0's order (ups_alarm_set)."""
+
+
+def synthesize_alarms(bits: Mapping[str, bool]) -> list[str]:
+    """``ups.alarm`` texts from the collected status bits (after any vendor alarm rows, as NUT adds them)."""
+    return [text for flag, text in ALARM_TEXTS if bits.get(flag, False)]
+
+
 def transfer_reason(bits: Mapping[str, bool]) -> str | None:
     """input.transfer.reason from the range bits (None: delete it)."""
     if bits.get("vrange"):
@@ -117,7 +141,7 @@ def transfer_reason(bits: Mapping[str, bool]) -> str | None:
 class Binding:
     """A table row bound to the descriptor field it reads and writes."""
 
-    row: HidVariable | HidFlag | HidCommand
+    row: HidVariable | HidFlag | HidAlarm | HidCommand
     field: HidField
 
 
@@ -226,8 +250,10 @@ class UsbhidUps(Driver):
         )
         self.subdriver: Subdriver | None = None
         self.device: HidDevice | None = None
+        self.quirks: Quirks | None = None
         self.variables: list[Binding] = []
         self.flags: list[Binding] = []
+        self.alarms: list[Binding] = []
         self.commands: dict[str, Binding] = {}
         self.bits: dict[str, bool] = {}
         self._last_full: float | None = None
@@ -276,10 +302,15 @@ class UsbhidUps(Driver):
         subdriver = subdriver_for(identity, self.config.option("productid") is not None, self.wanted_subdriver)
         if subdriver is None:  # the matcher already checked; a replugged different unit could still get here
             raise UsbGone(f"no subdriver supports {identity.describe()}")
+        quirks = subdriver.quirks(identity)
         try:
-            descriptor = parse_descriptor(transport.report_descriptor(), subdriver.names)
+            descriptor = quirks.fix_descriptor(parse_descriptor(transport.report_descriptor(), subdriver.names))
         except HidError as err:
             raise DeviceError(f"{identity.describe()}: unusable HID report descriptor: {err}") from err
+        if not quirks.use_interrupt_pipe and not self.pollonly:
+            self._log_once(
+                logging.INFO, "interrupt pipe disabled (add 'pollonly' flag to 'ups.conf' to get rid of this message)"
+            )
         logger.info(
             "Detected a UPS: %s/%s (%s, %d HID objects)",
             identity.vendor or "unknown",
@@ -287,7 +318,7 @@ class UsbhidUps(Driver):
             subdriver.name,
             len(descriptor.fields),
         )
-        self.subdriver, self.device = subdriver, HidDevice(transport, descriptor)
+        self.subdriver, self.device, self.quirks = subdriver, HidDevice(transport, descriptor), quirks
         self._last_full = None
 
     async def initinfo(self) -> None:
@@ -345,6 +376,9 @@ class UsbhidUps(Driver):
             if item is not None:
                 self.flags.append(Binding(flag, item))
                 self._set_bit(flag, device.read(item))
+        self.alarms = [
+            Binding(alarm, item) for alarm in subdriver.alarms if (item := self._readable(device, alarm.path))
+        ]
         for command in subdriver.commands:
             if command.name not in self.commands:
                 item = self._readable(device, command.path)
@@ -352,15 +386,18 @@ class UsbhidUps(Driver):
                     self.commands[command.name] = Binding(command, item)
 
     def _publish_variable(self, variable: HidVariable, value: float) -> None:
-        """Publish a variable's value (a string index is looked up first) with its RW type."""
-        conversion = variable.conversion
-        if conversion is not None and conversion.string_index:
-            text: str | None = self._string(int(value))
-        else:
-            text = variable.text(value)
+        """Publish a variable's value (vendor quirks first, a string index looked up) with its RW type."""
+        name, conversion, quirks = variable.name, variable.conversion, self.quirks
+        assert quirks is not None
+        text: str | None = quirks.fixed.get(name)
+        if text is None:
+            value = quirks.adjust(name, value, self.state.get)
+            if conversion is not None and conversion.string_index:
+                text = self._string(int(value))
+            else:
+                text = variable.text(value)
         if text is None:
             return
-        name = variable.name
         self.state.set_info(name, text)
         if variable.writable:
             self.state.set_flags(name, ("RW", "STRING"))
@@ -409,16 +446,22 @@ class UsbhidUps(Driver):
     def _update(self) -> None:
         device, subdriver = self.hid, self.subdriver
         assert subdriver is not None
-        for item, value in device.events(self.pollonly):
+        assert self.quirks is not None
+        for item, value in device.events(self.pollonly or not self.quirks.use_interrupt_pipe):
             self._apply_event(item, value)
         now = self.clock()
         pollfreq = self.pollfreq if self.pollfreq is not None else subdriver.pollfreq
         full = self._last_full is None or now - self._last_full >= pollfreq or self._data_changed
         device.new_walk()
+        if full:
+            self.state.alarm_init()
         self._walk(full)
         if full:
             self._last_full = now
             self._data_changed = False
+            for text in synthesize_alarms(self.bits):
+                self.state.alarm_set(text)
+            self.state.alarm_commit()
         self._commit_status()
 
     def _walk(self, full: bool) -> None:
@@ -426,9 +469,9 @@ class UsbhidUps(Driver):
         polls = {Poll.FULL, Poll.QUICK} | ({Poll.SEMI_STATIC} if self._data_changed else set())
         read = failed = 0
         last_error: DeviceError | None = None
-        for binding in (*self.flags, *self.variables):
+        for binding in (*self.flags, *self.variables, *(self.alarms if full else ())):
             row = binding.row
-            poll = row.poll if isinstance(row, (HidVariable, HidFlag)) else Poll.STATIC
+            poll = row.poll if isinstance(row, (HidVariable, HidFlag)) else Poll.FULL
             if (full and poll not in polls) or (not full and poll is not Poll.QUICK):
                 continue
             try:
@@ -447,11 +490,13 @@ class UsbhidUps(Driver):
         if failed and not read and last_error is not None:
             raise last_error
 
-    def _apply(self, row: HidVariable | HidFlag | HidCommand, value: float) -> None:
+    def _apply(self, row: HidVariable | HidFlag | HidAlarm | HidCommand, value: float) -> None:
         if isinstance(row, HidFlag):
             self._set_bit(row, value)
         elif isinstance(row, HidVariable):
             self._publish_variable(row, value)
+        elif isinstance(row, HidAlarm) and (text := row.texts.get(int(value))):
+            self.state.alarm_set(text)
 
     def _apply_event(self, item: HidField, value: float) -> None:
         """An Input report value: it updates whatever reads the same usage path (NUT maps events by path)."""
@@ -460,7 +505,7 @@ class UsbhidUps(Driver):
                 self._apply(binding.row, value)
 
     def _set_bit(self, flag: HidFlag, value: float) -> None:
-        self.bits[flag.flag] = int(value) == flag.set_when
+        flag.apply(value, self.bits)
 
     def _commit_status(self) -> None:
         state = self.state

@@ -11,7 +11,7 @@ import pytest
 
 from appliance.drivers.base import DeviceError, DriverConfig, DriverState
 from appliance.drivers.dev_file import Assignment, decode, parse_dev_file
-from appliance.drivers.hid_subdrivers import SUBDRIVERS, device_table, subdriver_for
+from appliance.drivers.hid_subdrivers import APC, EATON, TRIPPLITE, device_table, subdriver_for
 from appliance.drivers.usb_transport import UsbConnection, UsbIdentity
 from appliance.drivers.usbhid_ups import UsbhidUps, synthesize_status
 from appliance.protocol.driver_socket import STAT_HANDLED, STAT_INVALID, STAT_UNKNOWN
@@ -201,12 +201,19 @@ def test_a_stalled_report_is_skipped_and_a_gone_device_raises() -> None:
 
 def test_matching_and_the_vendor_product_table() -> None:
     apc = UsbIdentity(0x051D, 0x0002)
-    assert subdriver_for(apc, productid_given=False) is SUBDRIVERS[0]
+    assert subdriver_for(apc, productid_given=False) is APC
     odd_apc = UsbIdentity(0x051D, 0x1234)
     assert subdriver_for(odd_apc, productid_given=False) is None
-    assert subdriver_for(odd_apc, productid_given=True) is SUBDRIVERS[0]
+    assert subdriver_for(odd_apc, productid_given=True) is APC
     assert subdriver_for(apc, productid_given=False, wanted="mge") is None
-    assert subdriver_for(UsbIdentity(0x09AE, 0x0001), productid_given=False) is None  # tripplite_usb's unit
+    # tripplite_usb's unit is refused even when productid is given (tripplite_claim)
+    assert subdriver_for(UsbIdentity(0x09AE, 0x0001), productid_given=True) is None
+    assert subdriver_for(UsbIdentity(0x09AE, 0x9999), productid_given=True) is TRIPPLITE
+    # HP makes many USB devices: an unlisted HP product goes to the first subdriver in NUT's order, mge
+    assert subdriver_for(UsbIdentity(0x03F0, 0x1FE6), productid_given=False) is EATON
+    assert subdriver_for(UsbIdentity(0x03F0, 0x1F06), productid_given=False) is TRIPPLITE
+    assert subdriver_for(UsbIdentity(0x03F0, 0x4242), productid_given=False) is None
+    assert subdriver_for(UsbIdentity(0x03F0, 0x4242), productid_given=True) is EATON
     table = device_table()
     assert (0x0764, 0x0501, "CyberPower HID 0.6") in table
     assert (0x0463, 0xFFFF, "MGE HID 1.46") in table
