@@ -13,9 +13,9 @@ the variables of their nut-ddl dumps:
   NUT issue #1304 (https://github.com/networkupstools/nut/issues/1304, "Report Descriptor: (1049 bytes)"); the
   public excerpt stops there, so the rest is built from apc-hid.c's usage table with the unit's values from
   ``APC__Back-UPS_ES_850G2__usbhid-ups__2.8.0__01.dev``.
-- CyberPower CP1500PFCLCD and Eaton 5E 650i: no complete public descriptor was found, so both are built from
-  cps-hid.c's and mge-hid.c's usage tables (with the unit exponents and report layout those vendors use) and
-  the values of their nut-ddl dumps.
+- CyberPower CP1500PFCLCD, Eaton 5E 650i and Tripp Lite Smart550USB: built from cps-hid.c's, mge-hid.c's and
+  tripplite-hid.c's usage tables (with the unit exponents and report layout those vendors use) and the values of
+  their nut-ddl dumps.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from appliance.drivers.hid_descriptor import (
     REPORT_FEATURE,
@@ -36,7 +36,7 @@ from appliance.drivers.hid_descriptor import (
     to_logical,
     to_physical,
 )
-from appliance.drivers.hid_subdrivers import APC, CYBERPOWER, EATON, Subdriver
+from appliance.drivers.hid_subdrivers import APC, CYBERPOWER, EATON, TRIPPLITE, Subdriver
 from appliance.drivers.usb_transport import UsbGone, UsbIdentity, UsbStall
 from tests.fake_usb import FakeDevice
 
@@ -141,6 +141,8 @@ class SimulatedUnit:
     values: dict[str, float]
     strings: dict[int, str]
     subdriver: Subdriver
+    raw_values: dict[str, int] = field(default_factory=dict)
+    """Logical values put on the wire as they are (a field whose descriptor range lies about them)."""
 
 
 class HidUpsSimulator:
@@ -177,8 +179,9 @@ class HidUpsSimulator:
         if self.parsed.uses_report_ids:
             data[0] = report_id
         for item in self.parsed.fields_of(report_id, report_type):
-            value = self.values.get(item.path, 0)
-            insert(data, item, to_logical(item, value), self.parsed.uses_report_ids)
+            raw = self.unit.raw_values.get(item.path)
+            logical = raw if raw is not None else to_logical(item, self.values.get(item.path, 0))
+            insert(data, item, logical, self.parsed.uses_report_ids)
         return bytes(data)
 
     def _check(self) -> None:
@@ -297,6 +300,7 @@ def apc_back_ups_es_850g2() -> SimulatedUnit:
     builder.end_collection()  # PowerSummary, opened by the real prefix
     with builder.collection("Battery"):
         builder.field("Test", low=1, high=6)
+        builder.field("ManufacturerDate", size=16, high=0xFFFF)  # upsrw lists battery.mfr.date as writable
         builder.field("APCBattReplaceDate", size=24, high=0xFFFFFF)
     with builder.collection("Input"):
         builder.field("Voltage", size=16, high=0xFFFF, unit=VOLT, exponent=7)
@@ -341,6 +345,7 @@ def apc_back_ups_es_850g2() -> SimulatedUnit:
             f"{PS}.PresentStatus.Charging": 0,
             f"{PS}.APCStatusFlag": 8,  # "normal operation" (0 would read as OFF, and the dump says OL)
             "UPS.Battery.Test": 6,
+            "UPS.Battery.ManufacturerDate": ((2022 - 1980) << 9) | (12 << 5) | 13,
             "UPS.Battery.APCBattReplaceDate": 0x092501,
             "UPS.Input.Voltage": 238.0,
             "UPS.Input.ConfigVoltage": 230,
@@ -474,4 +479,64 @@ def eaton_5e650i() -> SimulatedUnit:
         },
         strings={STRING_BASE + 1: "PbAc", STRING_BASE + 2: "01.04.0016"},
         subdriver=EATON,
+    )
+
+
+def tripplite_smart550usb() -> SimulatedUnit:
+    """Tripp Lite Smart550USB (09ae:2010), online, as in its nut-ddl dump (2.7.4, "TrippLite HID 0.82").
+
+    Its firmware reports the battery voltage ten times too high (138 for 13.8 V): tripplite-hid.c scales
+    product 2010 by 0.1, which is how the dump shows 13.8.
+    """
+    builder = DescriptorBuilder(TRIPPLITE.names)
+    with builder.collection("UPS", 0x01):
+        with builder.collection("PowerSummary"):
+            builder.field("RemainingCapacity", high=100, with_input=True)
+            builder.field("RunTimeToEmpty", size=16, high=0xFFFF, unit=SECOND, with_input=True)
+            builder.field("iDeviceChemistry")
+            builder.field("AudibleAlarmControl", low=1, high=3)
+            with builder.collection("Input"):
+                builder.field("ConfigVoltage", high=255, unit=VOLT, exponent=7)
+                builder.field("Voltage", size=16, high=0xFFFF, unit=VOLT, exponent=6)
+            _status_fields(builder, ("ACPresent", "Charging", "Discharging", "FullyCharged", "NeedReplacement"))
+        with builder.collection("BatterySystem"):
+            builder.field("Test", low=1, high=6)
+            with builder.collection("Battery"):
+                builder.field("Voltage", size=16, high=0xFFFF, unit=VOLT, exponent=7)
+                builder.field("ConfigVoltage", high=255, unit=VOLT, exponent=7)
+        with builder.collection("PowerConverter"), builder.collection("Input"):
+            builder.field("Frequency", size=16, high=0xFFFF, unit=HERTZ, exponent=-1)
+        with builder.collection("Flow"):
+            builder.field("ConfigVoltage", high=255, unit=VOLT, exponent=7)
+            builder.field("ConfigFrequency", high=255, unit=HERTZ)
+            builder.field("ConfigApparentPower", size=16, high=0xFFFF, unit=VA, exponent=7)
+        with builder.collection("OutletSystem"), builder.collection("Outlet"):
+            builder.field("DelayBeforeShutdown", size=16, high=0xFFFF, unit=SECOND)
+            builder.field("DelayBeforeReboot", size=16, high=0xFFFF, unit=SECOND)
+            builder.field("TLWatchdog", high=255)
+    return SimulatedUnit(
+        identity=UsbIdentity(0x09AE, 0x2010, "Tripp Lite ", "Tripp Lite UPS", None, "001", "005", "004"),
+        descriptor=builder.bytes(),
+        values={
+            f"{PS}.PresentStatus.ACPresent": 1,
+            f"{PS}.PresentStatus.FullyCharged": 1,
+            f"{PS}.RemainingCapacity": 100,
+            f"{PS}.RunTimeToEmpty": 4050,
+            f"{PS}.iDeviceChemistry": STRING_BASE + 1,
+            f"{PS}.AudibleAlarmControl": 1,
+            f"{PS}.Input.ConfigVoltage": 120,
+            f"{PS}.Input.Voltage": 119.8,
+            "UPS.BatterySystem.Test": 1,
+            "UPS.BatterySystem.Battery.Voltage": 138,
+            "UPS.BatterySystem.Battery.ConfigVoltage": 12,
+            "UPS.PowerConverter.Input.Frequency": 60.1,
+            "UPS.Flow.ConfigVoltage": 120,
+            "UPS.Flow.ConfigFrequency": 60,
+            "UPS.Flow.ConfigApparentPower": 550,
+            "UPS.OutletSystem.Outlet.DelayBeforeShutdown": 65535,
+            "UPS.OutletSystem.Outlet.DelayBeforeReboot": 65535,
+            "UPS.OutletSystem.Outlet.TLWatchdog": 0,
+        },
+        strings={STRING_BASE + 1: "PbAC"},
+        subdriver=TRIPPLITE,
     )

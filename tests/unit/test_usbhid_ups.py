@@ -61,10 +61,11 @@ UNITS: list[tuple[Callable[[], hid_sim.SimulatedUnit], str]] = [
         "Cyber_Power_Systems/Cyber_Power_Systems__CP1500PFCLCD__usbhid-ups__2.7.4__01.dev",
     ),
     (hid_sim.eaton_5e650i, "Eaton/Eaton__5E650iUSB-AU__usbhid-ups__2.7.1__02.dev"),
+    (hid_sim.tripplite_smart550usb, "Tripp_Lite/Tripp_Lite__Smart550USB__usbhid-ups__2.7.4__01.dev"),
 ]
 
 
-@pytest.mark.parametrize(("unit", "dump"), UNITS, ids=["apc", "cyberpower", "eaton"])
+@pytest.mark.parametrize(("unit", "dump"), UNITS, ids=["apc", "cyberpower", "eaton", "tripplite"])
 def test_each_subdriver_publishes_its_ddl_dump(unit: Callable[[], hid_sim.SimulatedUnit], dump: str) -> None:
     """Every variable of the dump, with its value, and nothing else (driver.* and device.* are the runner's)."""
     expected = {k: v for k, v in dump_values(dump).items() if not k.startswith(CORE)}
@@ -75,16 +76,27 @@ def test_each_subdriver_publishes_its_ddl_dump(unit: Callable[[], hid_sim.Simula
     assert published == expected
 
 
-def test_apc_commands_and_rw_types_match_the_dump() -> None:
-    driver, state = make_driver(hid_sim.HidUpsSimulator(hid_sim.apc_back_ups_es_850g2()))
+def upsrw_listing(text: str) -> dict[str, int]:
+    """The writable variables and maximum lengths of a dump's upsrw comment block."""
+    found: dict[str, int] = {}
+    name = ""
+    for line in text.splitlines():
+        if line.startswith("# [") and line.endswith("]"):
+            name = line[3:-1]
+        elif line.startswith("# Maximum length: ") and name:
+            found[name] = int(line.rsplit(" ", 1)[1])
+    return found
+
+
+@pytest.mark.parametrize(("unit", "dump"), [UNITS[0], UNITS[3]], ids=["apc", "tripplite"])
+def test_commands_and_rw_types_match_the_dump(unit: Callable[[], hid_sim.SimulatedUnit], dump: str) -> None:
+    """The commands of the dump's upscmd listing, and its upsrw variables with their lengths."""
+    driver, state = make_driver(hid_sim.HidUpsSimulator(unit()))
     asyncio.run(start(driver))
-    dump = (DDL / "APC/APC__Back-UPS_ES_850G2__usbhid-ups__2.8.0__01.dev").read_text()
-    listed = [line.split(" - ")[0][2:] for line in dump.splitlines() if " - " in line and line.startswith("# ")]
+    text = (DDL / dump).read_text()
+    listed = [line.split(" - ")[0][2:] for line in text.splitlines() if " - " in line and line.startswith("# ")]
     assert state.commands() == sorted(listed)
-    for name in ("battery.charge.low", "battery.runtime.low", "input.transfer.low", "ups.delay.shutdown"):
-        variable = state.variable(name)
-        assert variable is not None and variable.is_writable, name
-        assert variable.aux == 10
+    assert {v.name: v.aux for v in state.variables() if v.is_writable} == upsrw_listing(text)
 
 
 def test_status_synthesis_follows_nut_order() -> None:
