@@ -46,6 +46,7 @@ from appliance.drivers.hid_descriptor import (
 from appliance.drivers.hid_subdrivers import (
     DEFAULT_OFFDELAY,
     DEFAULT_ONDELAY,
+    EXPLORE,
     HidAlarm,
     HidCommand,
     HidFlag,
@@ -71,6 +72,8 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_EVENTS = 32
 """Interrupt packets drained per poll (NUT's MAX_EVENT_NUM)."""
+DEFAULT_INTERRUPT_SIZE = 64
+"""Bytes asked of the interrupt pipe (a full-speed HID packet) unless ``interruptsize`` says otherwise."""
 INTERRUPT_TIMEOUT_MS = 50
 COMMAND_PAUSE = 0.125
 """Between the two writes of shutdown.return/stayoff (NUT: some Tripp Lites drop commands sent faster)."""
@@ -148,17 +151,32 @@ class Binding:
 class HidDevice:
     """Blocking report I/O on one UPS: reads fields (a report once per walk) and writes them."""
 
-    def __init__(self, transport: HidTransport, descriptor: ReportDescriptor) -> None:
+    def __init__(
+        self,
+        transport: HidTransport,
+        descriptor: ReportDescriptor,
+        interrupt_only: bool = False,
+        interrupt_size: int = DEFAULT_INTERRUPT_SIZE,
+    ) -> None:
         self.transport = transport
         self.descriptor = descriptor
+        self.interrupt_only = interrupt_only
+        self.interrupt_size = interrupt_size
+        self.field_type = REPORT_INPUT if interrupt_only else REPORT_FEATURE
+        """The fields the tables read: Feature reports, or with ``interruptonly`` the Input reports (Powercom)."""
         self._reports: dict[tuple[int, int], bytes] = {}
+        self._received: dict[int, bytes] = {}
 
     def new_walk(self) -> None:
         """Forget the reports read so far: the next reads ask the device again."""
         self._reports.clear()
 
     def report(self, report_id: int, report_type: int = REPORT_FEATURE) -> bytes:
-        """The report's bytes, read once per walk."""
+        """The report's bytes, read once per walk; with ``interruptonly`` the last one the pipe brought (NUT
+        reads zeros until then)."""
+        if self.interrupt_only:
+            length = self.descriptor.report_length(report_id, report_type)
+            return self._received.get(report_id, bytes(length))
         key = (report_id, report_type)
         if key not in self._reports:
             length = self.descriptor.report_length(report_id, report_type)
@@ -180,7 +198,8 @@ class HidDevice:
             data[0] = item.report_id
         insert(data, item, to_logical(item, value), self.descriptor.uses_report_ids)
         self._reports.pop((item.report_id, item.report_type), None)
-        self.transport.set_report(item.report_id, bytes(data), item.report_type)
+        # NUT's SET_REPORT is always of the Feature type, even for an Input field under interruptonly.
+        self.transport.set_report(item.report_id, bytes(data), REPORT_FEATURE)
 
     def events(self, pollonly: bool) -> list[tuple[HidField, float]]:
         """The fields and values of the Input reports waiting on the interrupt pipe."""
@@ -189,10 +208,12 @@ class HidDevice:
         found: list[tuple[HidField, float]] = []
         uses_ids = self.descriptor.uses_report_ids
         for _ in range(MAX_EVENTS):
-            packet = self.transport.read_interrupt(64, INTERRUPT_TIMEOUT_MS)
+            packet = self.transport.read_interrupt(self.interrupt_size, INTERRUPT_TIMEOUT_MS)
             if not packet:
                 break
             report_id = packet[0] if uses_ids else 0
+            if self.interrupt_only:
+                self._received[report_id] = packet
             for item in self.descriptor.fields_of(report_id, REPORT_INPUT):
                 try:
                     found.append((item, to_physical(item, extract(packet, item, uses_ids))))
@@ -228,6 +249,12 @@ class UsbhidUps(Driver):
             help="Set to treat discharging while online as being offline",
         ),
         OptionSpec("subdriver", help="Use only the subdriver whose name contains this text", check=_check_subdriver),
+        OptionSpec("explore", takes_value=False, help="Diagnostic matching of unsupported UPS"),
+        # NUT's tweak for APC Back-UPS firmware that overflows a report: asking for the length the descriptor
+        # gives each report is what we always do, so the flag is accepted and changes nothing.
+        OptionSpec("maxreport", takes_value=False, help="Activate tweak for buggy APC Back-UPS firmware"),
+        OptionSpec("interruptonly", takes_value=False, help="Don't use polling, only use interrupt pipe"),
+        OptionSpec("interruptsize", help="Number of bytes to read from interrupt pipe", check=check_integer(1, 4096)),
     )
 
     reconnect_every_poll = True  # NUT's usbhid-ups tries to reconnect from every update, not with a backoff
@@ -242,6 +269,9 @@ class UsbhidUps(Driver):
         self.pollfreq: float | None = float(pollfreq) if pollfreq else None
         self.pollonly = config.flag("pollonly")
         self.onlinedischarge = config.flag("onlinedischarge")
+        self.interruptonly = config.flag("interruptonly")
+        self.interruptsize = int(config.option("interruptsize") or DEFAULT_INTERRUPT_SIZE)
+        self.explore = config.flag("explore")
         self.wanted_subdriver = config.option("subdriver")
         self.matcher = UsbMatcher.from_options(config.options, supported=self._is_supported)
         altsetting = config.option("usb_set_altinterface")
@@ -263,9 +293,14 @@ class UsbhidUps(Driver):
 
     # -- plumbing ---------------------------------------------------------------------------------
 
+    def _subdriver_for(self, identity: UsbIdentity) -> Subdriver | None:
+        """The subdriver for a device: NUT's explore subdriver takes any device when ``explore`` is set."""
+        if self.explore:
+            return EXPLORE
+        return subdriver_for(identity, self.config.option("productid") is not None, self.wanted_subdriver)
+
     def _is_supported(self, identity: UsbIdentity) -> bool:
-        productid_given = self.config.option("productid") is not None
-        return subdriver_for(identity, productid_given, self.wanted_subdriver) is not None
+        return self._subdriver_for(identity) is not None
 
     async def _device(self, work: Callable[[], T]) -> T:
         """Run blocking USB work in a thread, one job at a time; note failures for the recovery."""
@@ -299,7 +334,7 @@ class UsbhidUps(Driver):
     def _open(self) -> None:
         transport = self.connection.open()
         identity = transport.identity
-        subdriver = subdriver_for(identity, self.config.option("productid") is not None, self.wanted_subdriver)
+        subdriver = self._subdriver_for(identity)
         if subdriver is None:  # the matcher already checked; a replugged different unit could still get here
             raise UsbGone(f"no subdriver supports {identity.describe()}")
         quirks = subdriver.quirks(identity)
@@ -318,7 +353,8 @@ class UsbhidUps(Driver):
             subdriver.name,
             len(descriptor.fields),
         )
-        self.subdriver, self.device, self.quirks = subdriver, HidDevice(transport, descriptor), quirks
+        device = HidDevice(transport, descriptor, self.interruptonly, self.interruptsize)
+        self.subdriver, self.device, self.quirks = subdriver, device, quirks
         self._last_full = None
 
     async def initinfo(self) -> None:
@@ -345,10 +381,24 @@ class UsbhidUps(Driver):
         self._publish_settings(subdriver, device)
         self._publish_commands()
         self._apply_lowbatt()
+        if self.explore:
+            self._explore(device)
+
+    def _explore(self, device: HidDevice) -> None:
+        """Log every object of the descriptor with its value, as NUT's explore subdriver shows them at -DD."""
+        for item in device.descriptor.fields:
+            if item.report_type != device.field_type:
+                continue
+            try:
+                logger.info("%s, Value: %g", item.describe(), device.read(item))
+            except (HidError, DeviceError) as err:
+                if isinstance(err, UsbGone):
+                    raise
+                logger.info("%s: not readable (%s)", item.describe(), err)
 
     def _readable(self, device: HidDevice, path: str) -> HidField | None:
-        """The Feature field at ``path`` when the device has it and answers for it (NUT's init check)."""
-        item = device.descriptor.find(path)
+        """The field at ``path`` when the device has it and answers for it (NUT's init check)."""
+        item = device.descriptor.find(path, device.field_type)
         if item is None:
             return None
         try:

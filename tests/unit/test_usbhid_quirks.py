@@ -171,3 +171,46 @@ def test_tripplite_scales_and_chemistry_follow_the_product_id(productid: int, vo
     assert state.get("battery.type") == chemistry
     # SMART1500LCDT's frequencies come 100 times too high; the others are published as read.
     assert state.get("input.frequency") == ("0.6" if productid == 0x3016 else "60.1")
+
+
+def test_interruptonly_reads_the_input_reports_the_pipe_brings_and_never_polls() -> None:
+    simulator = hid_sim.HidUpsSimulator(hid_sim.cyberpower_cp1500pfclcd())
+    simulator.stalled_reports.update(range(1, 256))  # a GET_REPORT would stall
+    driver, state = make_driver(simulator, interruptonly=True)
+    asyncio.run(start(driver))
+    assert state.get("battery.charge") == "0"  # as NUT: zeros until the pipe brings the report
+    assert state.get("ups.status") == "OB"
+    simulator.set(f"{PS}.RemainingCapacity", 55)
+    simulator.send_input(f"{PS}.RemainingCapacity")
+    simulator.set(f"{PS}.PresentStatus.ACPresent", 1)
+    simulator.send_input(f"{PS}.PresentStatus.ACPresent")
+    asyncio.run(driver.update())
+    assert state.get("battery.charge") == "55"
+    assert state.get("ups.status") == "OL"
+
+
+def test_interruptsize_bounds_the_interrupt_read() -> None:
+    for size, expected in (("64", "55"), ("1", "100")):  # one byte holds the report ID, not the value
+        simulator = hid_sim.HidUpsSimulator(hid_sim.cyberpower_cp1500pfclcd())
+        driver, state = make_driver(simulator, interruptsize=size)
+        asyncio.run(start(driver))
+        simulator.set(f"{PS}.RemainingCapacity", 55)
+        simulator.send_input(f"{PS}.RemainingCapacity")
+        simulator.set(f"{PS}.RemainingCapacity", 100)
+        asyncio.run(driver.update())
+        assert state.get("battery.charge") == expected, size
+
+
+def test_explore_takes_an_unknown_device_and_logs_its_objects(caplog: pytest.LogCaptureFixture) -> None:
+    unit = hid_sim.cyberpower_cp1500pfclcd()
+    unit = replace(unit, identity=replace(unit.identity, vendorid=0x1234, productid=0x5678))
+    assert not make_driver(hid_sim.HidUpsSimulator(unit))[0]._is_supported(unit.identity)
+    driver, state = make_driver(hid_sim.HidUpsSimulator(unit), explore=True)
+    with caplog.at_level(logging.INFO):
+        asyncio.run(start(driver))
+    assert state.get("driver.version.data") == "EXPLORE HID 0.2"
+    assert "battery.charge" not in state  # explore maps nothing
+    assert (
+        "Path: UPS.PowerSummary.RemainingCapacity, Type: Feature, ReportID: 0x05, Offset: 0, Size: 8, Value: 100"
+        in (caplog.text)
+    )

@@ -12,6 +12,7 @@ from appliance.drivers.hid_subdrivers.mge import EATON
 from appliance.drivers.hid_subdrivers.model import (
     DEFAULT_OFFDELAY,
     DEFAULT_ONDELAY,
+    EXPLORE,
     HidAlarm,
     HidCommand,
     HidFlag,
@@ -30,6 +31,7 @@ __all__ = [
     "DEFAULT_OFFDELAY",
     "DEFAULT_ONDELAY",
     "EATON",
+    "EXPLORE",
     "SUBDRIVERS",
     "TRIPPLITE",
     "HidAlarm",

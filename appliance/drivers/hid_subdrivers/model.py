@@ -209,3 +209,18 @@ class Subdriver:
     def is_possibly_supported(self, identity: UsbIdentity) -> bool:
         """Same vendor, product not listed: NUT takes it only when the productid option is given."""
         return identity.vendorid in self.vendor_ids and (identity.vendorid, identity.productid) not in self.refused
+
+
+EXPLORE = Subdriver(
+    name="EXPLORE HID 0.2",
+    vendor_ids=frozenset(),
+    products={},
+    usages={},
+    variables=(),
+    flags=(),
+    commands=(),
+    settings=(),
+    default_mfr="",
+)
+"""NUT's explore subdriver: no table; with the ``explore`` option it takes any device the matching options
+select, and the driver logs every object of its descriptor (for adding an unsupported UPS)."""
