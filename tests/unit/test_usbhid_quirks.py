@@ -189,18 +189,6 @@ def test_interruptonly_reads_the_input_reports_the_pipe_brings_and_never_polls()
     assert state.get("ups.status") == "OL"
 
 
-def test_interruptsize_bounds_the_interrupt_read() -> None:
-    for size, expected in (("64", "55"), ("1", "100")):  # one byte holds the report ID, not the value
-        simulator = hid_sim.HidUpsSimulator(hid_sim.cyberpower_cp1500pfclcd())
-        driver, state = make_driver(simulator, interruptsize=size)
-        asyncio.run(start(driver))
-        simulator.set(f"{PS}.RemainingCapacity", 55)
-        simulator.send_input(f"{PS}.RemainingCapacity")
-        simulator.set(f"{PS}.RemainingCapacity", 100)
-        asyncio.run(driver.update())
-        assert state.get("battery.charge") == expected, size
-
-
 def test_explore_takes_an_unknown_device_and_logs_its_objects(caplog: pytest.LogCaptureFixture) -> None:
     unit = hid_sim.cyberpower_cp1500pfclcd()
     unit = replace(unit, identity=replace(unit.identity, vendorid=0x1234, productid=0x5678))
