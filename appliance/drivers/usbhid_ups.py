@@ -367,7 +367,7 @@ class UsbhidUps(Driver):
         identity = device.transport.identity
         state.set_info("ups.vendorid", f"{identity.vendorid:04x}")
         state.set_info("ups.productid", f"{identity.productid:04x}")
-        state.set_info("ups.mfr", (identity.vendor or "").strip() or subdriver.default_mfr)
+        state.set_info("ups.mfr", identity.vendor or subdriver.default_mfr)  # as read, blanks kept (NUT)
         if identity.product:
             for name, value in subdriver.product_variables(identity.product).items():
                 state.set_info(name, value)
