@@ -88,6 +88,8 @@ EATON = Subdriver(
         HidVariable("outlet.1.status", f"{PRESENT}.ACPresent", conversion=ON_OFF),
     ),
     flags=(
+        # Deliberately not NUT 2.8.0: its mge-hid.c drops CHRG/DISCHRG until it reads Charger.ABMEnable = 0, so a
+        # unit without ABM (the 5E) never shows CHRG; NUT 2.8.3 treats "ABM unknown" as disabled, as we do.
         *status_rows(
             PRESENT,
             ("ACPresent", "Discharging", "Charging", "BelowRemainingCapacityLimit"),
