@@ -1,9 +1,10 @@
 """Debian's usbhid-ups 2.8.0 and ours against the same simulated HID UPS, through real libusb (umockdev).
 
 Each unit of tests/hid_sim.py (report descriptor, report values, strings) sits behind umockdev's usbdevfs; both
-drivers print their data after one update (``-d 1``). They must publish the same variables with the same values
-(driver.* aside), apart from the differences listed here with their reasons. The harness
-(``usbhid_umockdev.py``) needs the system python with python3-gi and umockdev; see its docstring.
+drivers print their data after one update (``-d 1``), with the unit online and then on battery. They must
+publish the same variables with the same values (driver.* aside), apart from the differences listed here with
+their reasons. The harness (``usbhid_umockdev.py``) needs the system python with python3-gi and umockdev; see
+its docstring.
 """
 
 from __future__ import annotations
@@ -24,22 +25,24 @@ from tests.integration.test_tripplite_usb_vs_nut import SYSTEM_PYTHON, _has_umoc
 NUT_DRIVER = Path("/lib/nut/usbhid-ups")
 HARNESS = Path(__file__).with_name("usbhid_umockdev.py")
 UNITS = ["apc_back_ups_es_850g2", "cyberpower_cp1500pfclcd", "eaton_5e650i", "tripplite_smart550usb"]
+RUNS = [run for unit in UNITS for run in (unit, f"{unit}:onbattery")]
+"""The harness runs each unit online, then on battery."""
 # (NUT 2.8.0's value, ours) of every variable that deliberately differs.
 DELIBERATE = {
     # NUT 2.8.0's mge-hid.c publishes CHRG/DISCHRG only once it knows Advanced Battery Monitoring is disabled:
     # a unit without UPS.BatterySystem.Charger.ABMEnable (the 5E) never shows CHRG. NUT fixed this in 2.8.3
     # ("treat ABM unknown as disabled"), and the unit's own nut-ddl dump (2.7.1) says "OL CHRG": so do we.
     "eaton_5e650i": {"ups.status": ("OL", "OL CHRG")},
+    "eaton_5e650i:onbattery": {"ups.status": ("OB", "OB DISCHRG")},
 }
 # Bugs in our driver, reported to the lead: NUT 2.8.0's value is the expected one.
-OUR_BUGS = {
-    "eaton_5e650i": (
-        "mge-hid.c builds the model from iProduct and iModel, falling back to UPS.Flow.[4].ConfigApparentPower "
-        "when iModel is absent (NUT: '5E 650i 650', ours: '5E 650i'); and it computes ups.realpower as "
-        "ups.load% x ups.power.nominal x 0.8 when UPS.PowerConverter.Output.ActivePower is absent (NUT: '73', "
-        "ours: none)"
-    ),
-}
+EATON_BUGS = (
+    "mge-hid.c builds the model from iProduct and iModel, falling back to UPS.Flow.[4].ConfigApparentPower "
+    "when iModel is absent (NUT: '5E 650i 650', ours: '5E 650i'); and it computes ups.realpower as "
+    "ups.load% x ups.power.nominal x 0.8 when UPS.PowerConverter.Output.ActivePower is absent (NUT: '73', "
+    "ours: none)"
+)
+OUR_BUGS = {"eaton_5e650i": EATON_BUGS, "eaton_5e650i:onbattery": EATON_BUGS}
 
 
 pytestmark = pytest.mark.skipif(
@@ -70,29 +73,31 @@ def differences(nut: dict[str, str], ours: dict[str, str]) -> dict[str, tuple[st
 
 
 @pytest.mark.parametrize(
-    "unit",
+    "run",
     [
-        pytest.param(unit, marks=pytest.mark.xfail(strict=True, reason=OUR_BUGS[unit])) if unit in OUR_BUGS else unit
-        for unit in UNITS
+        pytest.param(run, marks=pytest.mark.xfail(strict=True, reason=OUR_BUGS[run])) if run in OUR_BUGS else run
+        for run in RUNS
     ],
 )
-def test_same_data_as_nut(results: dict[str, Any], unit: str) -> None:
-    nut, ours = results[unit]["nut"], results[unit]["ours"]
+def test_same_data_as_nut(results: dict[str, Any], run: str) -> None:
+    nut, ours = results[run]["nut"], results[run]["ours"]
     assert nut["exit"] == 0 and ours["exit"] == 0, ours["log"][-2000:]
-    assert len(nut["data"]) > 30 and nut["data"]["ups.status"].startswith("OL")
-    assert differences(nut["data"], ours["data"]) == DELIBERATE.get(unit, {})
+    status = "OB" if run.endswith(":onbattery") else "OL"
+    assert len(nut["data"]) > 30 and nut["data"]["ups.status"].split()[0] == status
+    assert differences(nut["data"], ours["data"]) == DELIBERATE.get(run, {})
     assert nut["writes"] == ours["writes"] == []  # -d 1 only reads
 
 
-def test_eaton_differs_only_by_the_reported_bugs(results: dict[str, Any]) -> None:
+@pytest.mark.parametrize("run", ["eaton_5e650i", "eaton_5e650i:onbattery"])
+def test_eaton_differs_only_by_the_reported_bugs(results: dict[str, Any], run: str) -> None:
     """Until the bugs in OUR_BUGS are fixed: nothing else differs on the 5E."""
-    nut, ours = results["eaton_5e650i"]["nut"], results["eaton_5e650i"]["ours"]
+    nut, ours = results[run]["nut"], results[run]["ours"]
     bugs = {
         "device.model": ("5E 650i 650", "5E 650i"),
         "ups.model": ("5E 650i 650", "5E 650i"),
         "ups.realpower": ("73", None),
     }
-    assert differences(nut["data"], ours["data"]) == {**DELIBERATE["eaton_5e650i"], **bugs}
+    assert differences(nut["data"], ours["data"]) == {**DELIBERATE[run], **bugs}
 
 
 def test_the_drivers_identify_the_units(results: dict[str, Any]) -> None:
@@ -104,10 +109,8 @@ def test_the_drivers_identify_the_units(results: dict[str, Any]) -> None:
         "tripplite_smart550usb": ("09ae", "2010"),
     }
     assert set(identities) == set(UNITS)
-    for unit, ids in identities.items():
-        for side in ("nut", "ours"):
-            data = results[unit][side]["data"]
-            assert (data["ups.vendorid"], data["ups.productid"]) == ids
-        assert (
-            results[unit]["nut"]["data"]["driver.version.data"] == results[unit]["ours"]["data"]["driver.version.data"]
-        )
+    for run in RUNS:
+        nut, ours = results[run]["nut"]["data"], results[run]["ours"]["data"]
+        ids = identities[run.partition(":")[0]]
+        assert (nut["ups.vendorid"], nut["ups.productid"]) == (ours["ups.vendorid"], ours["ups.productid"]) == ids
+        assert nut["driver.version.data"] == ours["driver.version.data"]

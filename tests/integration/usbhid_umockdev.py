@@ -13,9 +13,10 @@ unless a test queues one, so libusb's timeout discards the URB). The usbdevfs pl
 discard) is tripplite_umockdev.py's :class:`UsbDevfs`.
 
 Each driver in turn runs ``-d 1`` (print the data after the first update and exit) on a fresh simulator of the
-unit, one at a time: the URB queues are per device, not per client.
-Prints one JSON object: unit -> {"nut"|"ours": {"data": {var: value}, "writes": [[path, value]...],
-"exit": code, "log": stderr}}.
+unit, one at a time (the URB queues are per device, not per client): first as the unit is (online), then with
+the unit on battery (:func:`on_battery`).
+Prints one JSON object: "<unit>" and "<unit>:onbattery" -> {"nut"|"ours": {"data": {var: value}, "writes":
+[[path, value]...], "exit": code, "log": stderr}}.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ gi.require_version("UMockdev", "1.0")
 from gi.repository import UMockdev  # noqa: E402
 
 from tests.hid_sim import (  # noqa: E402
+    PS,
     HidUpsSimulator,
     SimulatedUnit,
     apc_back_ups_es_850g2,
@@ -84,6 +86,13 @@ def add_device(testbed: UMockdev.Testbed, unit: SimulatedUnit, number: int) -> s
     return devnode
 
 
+def on_battery(values: dict[str, float]) -> dict[str, float]:
+    """``values`` of a unit that lost its input: AC and charging bits cleared, Discharging set."""
+    cleared = ("ACPresent", "Charging", "FullyCharged")
+    changed = {path: 0 for path in values if path.rpartition(".")[2] in cleared and ".PresentStatus." in path}
+    return {**values, **changed, f"{PS}.PresentStatus.Discharging": 1}
+
+
 class HidDevfs(UsbDevfs):
     """usbdevfs for a HID UPS: control and interrupt URBs answered by a :class:`HidUpsSimulator`."""
 
@@ -92,9 +101,11 @@ class HidDevfs(UsbDevfs):
         self.simulated = unit
         self.simulator = HidUpsSimulator(unit)
 
-    def restart(self) -> None:
-        """A fresh simulator of the same unit for the next driver run."""
+    def restart(self, battery: bool) -> None:
+        """A fresh simulator of the same unit for the next driver run, online or on ``battery``."""
         self.simulator = HidUpsSimulator(self.simulated)
+        if battery:
+            self.simulator.values = on_battery(self.simulator.values)
         self.reapable, self.waiting = [], []
 
     def strings(self, index: int) -> bytes:
@@ -145,9 +156,9 @@ class HidDevfs(UsbDevfs):
         self.finish(urb, len(report))
 
 
-def run_driver(argv: list[str], devfs: HidDevfs, env: dict[str, str]) -> dict:
+def run_driver(argv: list[str], devfs: HidDevfs, env: dict[str, str], battery: bool) -> dict:
     """One ``-d 1`` run on a fresh simulator of ``devfs``'s unit, matched by vendor:product (all are on the bus)."""
-    devfs.restart()
+    devfs.restart(battery)
     identity = devfs.simulated.identity
     match = ["-x", f"vendorid={identity.vendorid:04x}", "-x", f"productid={identity.productid:04x}"]
     result = subprocess.run(
@@ -180,7 +191,11 @@ def main(argv: list[str]) -> int:
 
     def scenario() -> None:
         for name, devfs in devices:
-            results[name] = {"nut": run_driver(nut, devfs, env), "ours": run_driver(ours, devfs, env)}
+            for key, battery in ((name, False), (f"{name}:onbattery", True)):
+                results[key] = {
+                    "nut": run_driver(nut, devfs, env, battery),
+                    "ours": run_driver(ours, devfs, env, battery),
+                }
 
     answer_ioctls_during(scenario)
     print(json.dumps(results))
