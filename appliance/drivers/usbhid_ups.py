@@ -56,6 +56,7 @@ from appliance.drivers.hid_subdrivers import (
     Subdriver,
     subdriver_for,
 )
+from appliance.drivers.hid_subdrivers.model import Withdraw
 from appliance.drivers.usb_transport import (
     USB_OPTIONS,
     HidTransport,
@@ -368,7 +369,12 @@ class UsbhidUps(Driver):
         state.set_info("ups.vendorid", f"{identity.vendorid:04x}")
         state.set_info("ups.productid", f"{identity.productid:04x}")
         state.set_info("ups.mfr", identity.vendor or subdriver.default_mfr)  # as read, blanks kept (NUT)
-        if identity.product:
+        device.new_walk()
+        assert self.quirks is not None
+        model = self.quirks.model(identity.product or "", DescriptorFields(self, device))
+        if model is not None:
+            state.set_info("ups.model", model)
+        elif identity.product:
             for name, value in subdriver.product_variables(identity.product).items():
                 state.set_info(name, value)
         if identity.serial and identity.serial.strip():
@@ -418,9 +424,11 @@ class UsbhidUps(Driver):
                 continue
             item = self._readable(device, variable.path)
             if item is not None:
-                taken.add(variable.name)
                 self.variables.append(Binding(variable, item))
-                self._publish_variable(variable, device.read(item))
+                # As NUT: a row whose value has no text (its conversion said nothing) leaves the variable to
+                # the next row of the same name, while still being read on each walk.
+                if self._publish_variable(variable, device.read(item)):
+                    taken.add(variable.name)
         for flag in subdriver.flags:
             item = self._readable(device, flag.path)
             if item is not None:
@@ -435,26 +443,30 @@ class UsbhidUps(Driver):
                 if item is not None:
                     self.commands[command.name] = Binding(command, item)
 
-    def _publish_variable(self, variable: HidVariable, value: float) -> None:
-        """Publish a variable's value (vendor quirks first, a string index looked up) with its RW type."""
+    def _publish_variable(self, variable: HidVariable, value: float) -> bool:
+        """Publish a variable's value (vendor quirks first, a string index looked up) with its RW type;
+        False when the value has no text (nothing published, or the conversion withdrew the variable)."""
         name, conversion, quirks = variable.name, variable.conversion, self.quirks
         assert quirks is not None
-        text: str | None = quirks.fixed.get(name)
+        text: str | Withdraw | None = quirks.fixed.get(name)
         if text is None:
             value = quirks.adjust(name, value, self.state.get)
             if conversion is not None and conversion.string_index:
                 text = self._string(int(value))
             else:
-                text = variable.text(value)
-        if text is None:
-            return
+                text = variable.text_on(quirks, value, self.state.get)
+        if text is Withdraw.VARIABLE:
+            self.state.del_info(name)
+        if not isinstance(text, str):
+            return False
         self.state.set_info(name, text)
         if variable.writable:
             self.state.set_flags(name, ("RW", "STRING"))
             self.state.set_aux(name, variable.length)
-            if conversion is not None and conversion.table and conversion.from_text is None:
-                for choice in conversion.table.values():
+            if variable.enum and conversion is not None:
+                for choice in conversion.choices(quirks, self.state.get):
                     self.state.add_enum(name, choice)
+        return True
 
     def _string(self, index: int) -> str:
         try:
@@ -519,7 +531,9 @@ class UsbhidUps(Driver):
         polls = {Poll.FULL, Poll.QUICK} | ({Poll.SEMI_STATIC} if self._data_changed else set())
         read = failed = 0
         last_error: DeviceError | None = None
-        for binding in (*self.flags, *self.variables, *(self.alarms if full else ())):
+        # Variables before status bits, as in NUT's tables: a vendor's bit rule may depend on a variable row
+        # read in the same walk (mge-hid.c's Charger.ABMEnable decides how Charging/Discharging count).
+        for binding in (*self.variables, *self.flags, *(self.alarms if full else ())):
             row = binding.row
             poll = row.poll if isinstance(row, (HidVariable, HidFlag)) else Poll.FULL
             if (full and poll not in polls) or (not full and poll is not Poll.QUICK):
@@ -550,12 +564,12 @@ class UsbhidUps(Driver):
 
     def _apply_event(self, item: HidField, value: float) -> None:
         """An Input report value: it updates whatever reads the same usage path (NUT maps events by path)."""
-        for binding in (*self.flags, *self.variables):
+        for binding in (*self.variables, *self.flags):
             if binding.field.path == item.path:
                 self._apply(binding.row, value)
 
     def _set_bit(self, flag: HidFlag, value: float) -> None:
-        flag.apply(value, self.bits)
+        flag.apply(value, self.bits, self.quirks)
 
     def _commit_status(self) -> None:
         state = self.state
@@ -646,7 +660,9 @@ class UsbhidUps(Driver):
                 continue
             if not row.writable:
                 return STAT_UNKNOWN
-            number = row.conversion.number(value) if row.conversion is not None else _number(value)
+            quirks = self.quirks
+            assert quirks is not None
+            number = row.conversion.number_on(quirks, value, self.state.get) if row.conversion else _number(value)
             if number is None:
                 logger.info("setvar: %r is not a valid value of %s", value, name)
                 return STAT_INVALID
@@ -665,6 +681,24 @@ class UsbhidUps(Driver):
         """Release the device."""
         self.device = None
         await asyncio.to_thread(self.connection.close)
+
+
+class DescriptorFields:
+    """The device's fields as :meth:`Quirks.model` reads them before the first walk (NUT's HIDGetItem*)."""
+
+    def __init__(self, driver: UsbhidUps, device: HidDevice) -> None:
+        self.driver = driver
+        self.device = device
+
+    def value(self, path: str) -> float | None:
+        """The value at ``path``; None when the descriptor lacks it or the device does not answer."""
+        item = self.driver._readable(self.device, path)
+        return None if item is None else self.device.read(item)
+
+    def text(self, path: str) -> str:
+        """The string a string-index field points at; "" when absent."""
+        index = self.value(path)
+        return self.driver._string(int(index)) if index else ""
 
 
 def _number(text: str) -> float | None:

@@ -12,8 +12,11 @@ vendor usages (so descriptor paths read as NUT writes them), and its ``hid2nut``
   ``ups.delay.shutdown``/``ups.delay.start``), published when its path exists.
 
 Conversions are :class:`Conversion` objects (lookup tables, dates, Kelvin, string indexes). What a vendor's
-C code does beyond its table (patching a lying descriptor, scaling values by product ID) is a :class:`Quirks`
-subclass, made fresh for each device the driver opens.
+C code does beyond its table (patching a lying descriptor, scaling values by product ID, formatting the model
+name) is a :class:`Quirks` subclass, made fresh for each device the driver opens. Where a vendor's conversion
+or status rule depends on what the device said before (mge-hid.c's ABM state, its model type), the row's
+``device_text``/``device_number``/``device_bits`` function takes that device's Quirks object, which keeps
+the state.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Protocol
 
 from appliance.drivers.hid_descriptor import STANDARD_USAGES, ReportDescriptor
 from appliance.drivers.usb_transport import UsbIdentity
@@ -30,6 +34,16 @@ DEFAULT_OFFDELAY = 20
 DEFAULT_ONDELAY = 30
 DEFAULT_POLLFREQ = 30
 DEFAULT_RW_LENGTH = 10
+
+
+Published = Callable[[str], str | None]
+"""Reads a variable the driver has published (None: not published)."""
+
+
+class Withdraw(enum.Enum):
+    """A device conversion's answer meaning: delete the variable (NUT's dstate_delinfo from a conversion)."""
+
+    VARIABLE = "withdraw"
 
 
 class Poll(enum.Enum):
@@ -50,7 +64,9 @@ class Conversion:
     """A value conversion between the device number and the NUT text (NUT's info_lkp_t and its functions).
 
     Either ``table`` (number -> text, both ways) or ``to_text``/``from_text`` functions. ``string_index``:
-    the number is a USB string descriptor index, which the driver resolves.
+    the number is a USB string descriptor index, which the driver resolves. ``device_text``/``device_number``
+    also get the device's :class:`Quirks` and the published variables (a conversion with state); with a
+    ``table``, the values it lists are a writable variable's choices (those ``device_text`` accepts).
     """
 
     name: str
@@ -58,12 +74,34 @@ class Conversion:
     to_text: Callable[[float], str | None] | None = None
     from_text: Callable[[str], float | None] | None = None
     string_index: bool = False
+    device_text: Callable[[Quirks, float, Published], str | Withdraw | None] | None = None
+    device_number: Callable[[Quirks, str, Published], float | None] | None = None
 
     def text(self, value: float) -> str | None:
         """The NUT text for a device value; None when the value has no text (not published)."""
         if self.to_text is not None:
             return self.to_text(value)
         return self.table.get(int(value))
+
+    def text_on(self, quirks: Quirks, value: float, published: Published) -> str | Withdraw | None:
+        """The text for a device value on one device (its state considered when the conversion has one)."""
+        if self.device_text is not None:
+            return self.device_text(quirks, value, published)
+        return self.text(value)
+
+    def number_on(self, quirks: Quirks, text: str, published: Published) -> float | None:
+        """The device value for a NUT text on one device."""
+        if self.device_number is not None:
+            return self.device_number(quirks, text, published)
+        return self.number(text)
+
+    def choices(self, quirks: Quirks, published: Published) -> list[str]:
+        """The texts of ``table`` this device accepts, in table order (NUT's enum listing)."""
+        return [
+            text
+            for number, text in self.table.items()
+            if isinstance(self.text_on(quirks, float(number), published), str)
+        ]
 
     def number(self, text: str) -> float | None:
         """The device value for a NUT text; None when the text is not one of the allowed values."""
@@ -86,11 +124,19 @@ class HidVariable:
     poll: Poll = Poll.FULL
     writable: bool = False
     length: int = DEFAULT_RW_LENGTH
+    enum: bool = False
+    """A writable variable whose conversion table's values are listed as its choices (NUT's HU_FLAG_ENUM)."""
 
     def text(self, value: float) -> str | None:
         """The published text for a device value (None: not published)."""
         if self.conversion is not None:
             return self.conversion.text(value)
+        return self.fmt % value
+
+    def text_on(self, quirks: Quirks, value: float, published: Published) -> str | Withdraw | None:
+        """The published text on one device (a conversion with state asks the device's quirks)."""
+        if self.conversion is not None:
+            return self.conversion.text_on(quirks, value, published)
         return self.fmt % value
 
 
@@ -112,9 +158,14 @@ class HidFlag:
     flag: str
     values: Mapping[int, bool] = field(default_factory=lambda: SET_WHEN_1)
     poll: Poll = Poll.FULL
+    device_bits: Callable[[Quirks, float, dict[str, bool]], None] | None = None
+    """Replaces ``values`` where the bits depend on the device's state (mge-hid.c's ABM rules)."""
 
-    def apply(self, value: float, bits: dict[str, bool]) -> None:
-        """Set or clear the bit in ``bits`` for a field value."""
+    def apply(self, value: float, bits: dict[str, bool], quirks: Quirks | None = None) -> None:
+        """Set or clear the bit in ``bits`` for a field value (by ``device_bits`` when the row has one)."""
+        if self.device_bits is not None and quirks is not None:
+            self.device_bits(quirks, value, bits)
+            return
         state = self.values.get(int(value))
         if state is not None:
             bits[self.flag] = state
@@ -173,6 +224,21 @@ class Quirks:
     def adjust(self, name: str, value: float, published: Callable[[str], str | None]) -> float:
         """The value to format for variable ``name``; ``published`` reads a variable already published."""
         return value * self.scale.get(name, 1.0)
+
+    def model(self, product: str, device: DeviceFields) -> str | None:
+        """ups.model from the USB product string and the device's fields (NUT's format_model hook), read
+        before the first walk; None leaves it to the subdriver's ``product_variables``."""
+        return None
+
+
+class DeviceFields(Protocol):
+    """What :meth:`Quirks.model` may read of the device before the first walk."""
+
+    def value(self, path: str) -> float | None:
+        """The value at a usage path (None: absent or unreadable)."""
+
+    def text(self, path: str) -> str:
+        """The USB string a string-index field at ``path`` points at ("" when absent)."""
 
 
 @dataclass(frozen=True)
