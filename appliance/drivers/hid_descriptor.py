@@ -8,8 +8,10 @@ collection plus the field's own usage, e.g. ``UPS.PowerSummary.PresentStatus.ACP
 is written as 8 hex digits (``ff860060``); a vendor-defined collection type (0x80-0xFF) adds an index node
 ``[n]``, as NUT's hidparser.c does.
 
-Usage assignment follows NUT's hidparser.c: the fields of one main item take the listed usages in order and
-the last one repeats; a field with no usage at all is padding (its bits count, it gets no :class:`HidField`).
+Usage assignment follows NUT's hidparser.c: the fields of one main item take the listed usages in order, one
+each; the rest of its Report Count is padding (the bits count toward offsets and report lengths, no
+:class:`HidField`). Usage ranges, which NUT 2.8.0 ignores, give their usages after the listed ones. A descriptor
+with no field at all is refused, as NUT refuses the device.
 
 Values follow NUT's libhid.c: :func:`extract` reads the bits of a field from a report (masked to the logical
 range's width, sign-extended when LogMin < 0, clamped to [LogMin, LogMax]); :func:`to_physical` scales by the
@@ -152,6 +154,8 @@ class ReportDescriptor:
 
     fields: list[HidField]
     uses_report_ids: bool
+    report_bits: dict[tuple[int, int], int] = field(default_factory=dict)
+    """(report ID, type) -> bits of the report, padding included."""
 
     def find(self, path: str, report_type: int = REPORT_FEATURE) -> HidField | None:
         """The first field of ``report_type`` with usage path ``path`` (case-sensitive, as NUT), or None."""
@@ -165,10 +169,11 @@ class ReportDescriptor:
         return (f for f in self.fields if f.report_id == report_id and f.report_type == report_type)
 
     def report_length(self, report_id: int, report_type: int) -> int:
-        """Bytes of the report, with the ID byte when IDs are used (0 for an unknown report)."""
+        """Bytes of the report (padding included), with the ID byte when IDs are used (0 for an unknown report)."""
         bits = max((f.offset + f.size for f in self.fields_of(report_id, report_type)), default=0)
         if bits == 0:
             return 0
+        bits = max(bits, self.report_bits.get((report_id, report_type), 0))
         return (bits + 7) // 8 + (1 if self.uses_report_ids else 0)
 
 
@@ -193,16 +198,15 @@ class _Locals:
     usage_max: int | None = None
 
     def usage_for(self, index: int) -> int:
-        """The usage of the ``index``-th field of a main item (the last one repeats; 0 = padding)."""
+        """The usage of the ``index``-th field of a main item: listed usages, then a range's (0 = padding)."""
         listed = self.usages
+        if index < len(listed):
+            return listed[index]
         if self.usage_min is not None and self.usage_max is not None and self.usage_max >= self.usage_min:
-            span = self.usage_max - self.usage_min + 1
-            if index < len(listed):
-                return listed[index]
-            return self.usage_min + min(index - len(listed), span - 1)
-        if not listed:
-            return 0
-        return listed[min(index, len(listed) - 1)]
+            position = index - len(listed)
+            if position <= self.usage_max - self.usage_min:
+                return self.usage_min + position
+        return 0
 
     def first(self) -> int:
         """The usage a collection takes."""
@@ -289,7 +293,9 @@ class _Parser:
             self.position = start + 1 + size
         if self.path:
             raise self.fail(f"{len(self.path)} collection(s) never closed")
-        return ReportDescriptor(self.fields, self.uses_report_ids)
+        if not self.fields:
+            raise DescriptorError("report descriptor: no HID object in it")
+        return ReportDescriptor(self.fields, self.uses_report_ids, dict(self.offsets))
 
     def main(self, tag: int, value: int) -> None:
         if tag in (0x8, 0x9, 0xB):

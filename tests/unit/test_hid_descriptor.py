@@ -54,12 +54,13 @@ def test_unnamed_usages_are_hex_and_vendor_collections_are_indexed() -> None:
     assert [f.path for f in parse_descriptor(indexed).fields] == ["UPS.Input.[1].Voltage"]
 
 
-def test_push_pop_usage_ranges_padding_and_repeated_last_usage() -> None:
+def test_push_pop_usage_ranges_and_padding() -> None:
     data = bytes.fromhex(
         "05 84 09 04 a1 01 09 02 a1 02 85 02 75 01 15 00 25 01"
         " a4 95 02 05 85 19 44 29 45 81 02"  # PUSH, Charging..Discharging by a usage range
         " 95 06 81 03"  # six bits of padding (no usage)
-        " b4 95 02 09 d0 b1 02"  # POP: size 1 again; one usage for two fields: the last repeats
+        " b4 95 03 05 85 09 d0 b1 02"  # POP: size 1 again; one usage for three fields: the other two are padding
+        " 75 08 95 02 b1 03"  # then two bytes of Feature padding
         " c0 c0"
     )
     descriptor = parse_descriptor(data)
@@ -67,8 +68,9 @@ def test_push_pop_usage_ranges_padding_and_repeated_last_usage() -> None:
         ("UPS.PresentStatus.Charging", 0),
         ("UPS.PresentStatus.Discharging", 1),
     ]
-    assert [f.offset for f in descriptor.fields_of(2, REPORT_FEATURE)] == [0, 1]
+    assert [(f.path, f.offset) for f in descriptor.fields_of(2, REPORT_FEATURE)] == [("UPS.PresentStatus.ACPresent", 0)]
     assert descriptor.report_length(2, REPORT_INPUT) == 2
+    assert descriptor.report_length(2, REPORT_FEATURE) == 1 + 3  # ID, 3 bits rounded up, 16 bits of padding
 
 
 def test_values_sign_extend_clamp_and_round_trip() -> None:

@@ -32,18 +32,6 @@ from tests.hid_descriptors import (
 NUT_OFFSET_BITS = 256
 """NUT 2.8.0 keeps field offsets in a uint8_t (hidtypes.h), so its report lengths are only right below 256 bits."""
 
-PADDING_LENGTHS = pytest.mark.xfail(
-    strict=True,
-    reason="NUT counts usage-less padding fields (e.g. '95 17 81 01') in a report's length: BK650M2-CH reports 0x16 "
-    "and 0x7a are 5 bytes for NUT; our ReportDescriptor.report_length counts only fields with a usage (3 and 2)",
-)
-REPEATED_USAGES = pytest.mark.xfail(
-    strict=True,
-    reason="NUT's hidparser.c gives one object per listed Usage and reads the rest of a main item's Report Count as "
-    "padding; our parser repeats the last usage (BK650M2-CH: NUT 71 objects, ours 479, e.g. report 0x20's one "
-    "ManufacturerDate becomes 23)",
-)
-
 
 def _names(header_value: str) -> dict[int, str]:
     """Usage names of the subdriver a header names (its first word: APC, CYBERPOWER, EATON, TRIPPLITE, EXPLORE)."""
@@ -114,9 +102,7 @@ def test_values_convert_as_nut_read_them(name: str) -> None:
         assert value == pytest.approx(item.value), item
 
 
-@pytest.mark.parametrize(
-    "name", [pytest.param(name, marks=PADDING_LENGTHS) if "bk650" in name else name for name in nut_path_names()]
-)
+@pytest.mark.parametrize("name", nut_path_names())
 def test_report_lengths_as_nut(name: str) -> None:
     descriptor = _parsed(name, names_from="nut")
     nut_lengths = {item.report_id: item.buffer_length for item in load_nut_paths(name) if item.buffer_length}
@@ -131,9 +117,7 @@ def test_report_lengths_as_nut(name: str) -> None:
     assert ours == compared
 
 
-@pytest.mark.parametrize(
-    "name", [pytest.param(name, marks=REPEATED_USAGES) if "bk650" in name else name for name in nut_path_names()]
-)
+@pytest.mark.parametrize("name", nut_path_names())
 def test_objects_are_exactly_nuts(name: str) -> None:
     descriptor = _parsed(name, names_from="nut")
     nut = sorted(_key(i.path, i.report_type, i.report_id, i.offset, i.size) for i in load_nut_paths(name))
@@ -166,12 +150,6 @@ def test_truncated_descriptor_is_a_hid_error(name: str) -> None:
             parse_descriptor(data[:cut], names)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a descriptor cut before its first collection (0, 2 or 4 bytes) parses as one without fields, and the "
-    "driver's open() accepts it (0 HID objects); NUT 2.8.0's Parse_ReportDesc returns NULL when it finds no object and "
-    "usbhid-ups refuses the device",
-)
 @pytest.mark.parametrize("cut", [0, 2, 4])
 def test_descriptor_without_objects_is_a_hid_error(cut: int) -> None:
     data = load_descriptor("apc_back-ups_cs_500")
