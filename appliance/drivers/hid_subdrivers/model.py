@@ -257,6 +257,9 @@ class Subdriver:
     alarms: tuple[HidAlarm, ...] = ()
     refused: frozenset[tuple[int, int]] = frozenset()
     """(vendor, product) pairs never taken, even with the productid option (another driver's units)."""
+    string_claims: Mapping[int, str] = field(default_factory=dict)
+    """Vendor ID -> a text its manufacturer or product string must hold for the unit to be taken (another
+    subdriver's vendor shared with a brand: mge-hid.c takes Phoenixtec's 06da only for AEG units)."""
     quirks: Callable[[UsbIdentity], Quirks] = field(default=lambda identity: Quirks(identity))
     """Makes the vendor's per-device corrections when a device is opened."""
     product_variables: Callable[[str], dict[str, str]] = lambda product: {"ups.model": product.strip()}
@@ -270,11 +273,17 @@ class Subdriver:
 
     def is_supported(self, identity: UsbIdentity) -> bool:
         """The device is in this subdriver's table."""
-        return identity.productid in self.products.get(identity.vendorid, frozenset())
+        in_table = identity.productid in self.products.get(identity.vendorid, frozenset())
+        return in_table and self._has_claimed_strings(identity)
 
     def is_possibly_supported(self, identity: UsbIdentity) -> bool:
         """Same vendor, product not listed: NUT takes it only when the productid option is given."""
-        return identity.vendorid in self.vendor_ids and (identity.vendorid, identity.productid) not in self.refused
+        pair = (identity.vendorid, identity.productid)
+        return identity.vendorid in self.vendor_ids and pair not in self.refused and self._has_claimed_strings(identity)
+
+    def _has_claimed_strings(self, identity: UsbIdentity) -> bool:
+        text = self.string_claims.get(identity.vendorid)
+        return text is None or any(text in (name or "") for name in (identity.vendor, identity.product))
 
 
 EXPLORE = Subdriver(
