@@ -66,10 +66,9 @@ def _report_length(descriptor: ReportDescriptor, report_id: int) -> int:
 
 
 def test_every_descriptor_is_stored_whole_with_its_source() -> None:
-    names = descriptor_names()
-    assert {name.split("_")[0] for name in names} >= {"apc"}
-    for name in names:
+    for name in descriptor_names():
         header = descriptor_header(name)
+        assert {"device", "usb", "subdriver", "source", "size", "how"} <= header.keys(), name
         assert header["source"].startswith("https://"), name
         assert len(load_descriptor(name)) == int(header["size"]), name
 
@@ -136,22 +135,12 @@ def test_apc_vendor_usages_get_nut_names() -> None:
     assert descriptor.find("UPS.Input.APCSensitivity", REPORT_FEATURE) is sensitivity
 
 
-APPLICATION_START = bytes.fromhex("05 84 09 04 a1")
-"""Usage Page (Power Device), Usage (UPS), Collection: how every UPS descriptor opens."""
-
-
 @pytest.mark.parametrize("name", descriptor_names())
 def test_truncated_descriptor_is_a_hid_error(name: str) -> None:
+    """Every cut of a real descriptor is refused with a HidError, never another exception. A cut before the first
+    collection holds no object at all: NUT 2.8.0's Parse_ReportDesc refuses that too (it returns NULL)."""
     data = load_descriptor(name)
-    assert data.startswith(APPLICATION_START)
     names = _names(descriptor_header(name)["subdriver"])
-    for cut in range(len(APPLICATION_START), len(data)):
+    for cut in range(len(data)):
         with pytest.raises(HidError):
             parse_descriptor(data[:cut], names)
-
-
-@pytest.mark.parametrize("cut", [0, 2, 4])
-def test_descriptor_without_objects_is_a_hid_error(cut: int) -> None:
-    data = load_descriptor("apc_back-ups_cs_500")
-    with pytest.raises(HidError):
-        parse_descriptor(data[:cut], hid_subdrivers.APC.names)
