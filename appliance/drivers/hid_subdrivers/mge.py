@@ -58,6 +58,7 @@ IBM_VENDORID = 0x04B3
 DEFAULT_OFFLINE = 0x000
 PEGASUS = 0x100
 THREE_S = 0x110
+"""In the Pegasus family (0x100) once masked, as NUT masks it."""
 DEFAULT = 0x200
 """Line-interactive and online models; every offline type is below it."""
 EVOLUTION = 0x300
@@ -68,9 +69,6 @@ FAMILY = 0xFF00
 
 # -- country codes (UPS.PowerSummary.Country) ----------------------------------------------------------
 COUNTRY_UNKNOWN = -1
-COUNTRY_EUROPE = 0
-COUNTRY_EUROPE_208 = 2
-"""European models that also take 200/208 V."""
 
 # -- ABM (Advanced Battery Monitoring) -----------------------------------------------------------------
 ABM_CHARGER_TEXT = {1: "charging", 2: "discharging", 3: "floating", 4: "resting", 6: "off"}
@@ -156,6 +154,8 @@ class MgeQuirks(Quirks):
         super().__init__(identity)
         self.model_type = DEFAULT
         self.country = COUNTRY_UNKNOWN
+        """UPS.PowerSummary.Country, read as NUT does; in 2.8.0 it decides nothing (see has_eco_control and
+        _nominal_output_voltage, where every branch that looks at it ends the same)."""
         self.abm: int | None = None
         """UPS.BatterySystem.Charger.ABMEnable as read (1 enabled); None until read."""
         self.nominal_output_voltage: int | None = None
@@ -174,8 +174,12 @@ class MgeQuirks(Quirks):
 
     @property
     def has_eco_control(self) -> bool:
-        """Protection Station, Ellipse ECO, and the non-European 3S 700/750 (eaton_check_pegasus_fun)."""
-        return self.family == PEGASUS or (self.family == THREE_S and self.country != COUNTRY_EUROPE)
+        """Protection Station, Ellipse ECO and the 3S 700/750 (eaton_check_pegasus_fun).
+
+        NUT means to leave out the European 3S 700 by its country code, but compares the family
+        (type & 0xff00) with the 3S's whole type (0x110): the 3S falls in the Pegasus family and the country
+        is never looked at. As NUT, so the European 3S 700 gets the Eco rows too."""
+        return self.family == PEGASUS
 
     def model(self, product: str, device: DeviceFields) -> str | None:
         """mge_format_model: Dell's iProduct as is; else iProduct with iModel (or the VA rating) through the
