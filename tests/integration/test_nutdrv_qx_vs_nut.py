@@ -1,21 +1,31 @@
 """Debian's nutdrv_qx 2.8.0 and ours, each on one end of a socat pty pair whose other end is the same simulated
 Megatec unit: both dump (``-d 1``) the same variables for each state and each set of ups.conf options, and ``-k``
 sends the same wire commands. Then ours under Debian's upsd 2.8.0: an unplugged, silent, garbled or echoing unit
-makes upsc say "Data stale" within seconds (logged once) and the data come back when the unit answers again."""
+makes upsc say "Data stale" within seconds (logged once) and the data come back when the unit answers again.
+
+Most of the time here is NUT's own 1 s serial timeout (a unit that takes a command says nothing): runs that wait
+on it go side by side, each on its own pty pair and simulated unit (:func:`side_by_side`).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 from tests.megatec_sim import MegatecUps, serve_pty
 from tests.nut_reference import HAVE_NUT, UPSD, free_port
+
+T = TypeVar("T")
 
 NUT_DRIVER = Path("/lib/nut/nutdrv_qx")
 pytestmark = pytest.mark.skipif(not NUT_DRIVER.exists(), reason="Debian's nut-server is not installed")
@@ -64,6 +74,22 @@ def line(tmp_path: Path) -> Iterator[PtyLine]:
     pty_line.plug()
     yield pty_line
     pty_line.unplug()
+
+
+def side_by_side(workdir: Path, runs: dict[str, Callable[[PtyLine, Path], T]]) -> dict[str, Future[T]]:
+    """Start every run at once, each on its own plugged-in unit and config directory ``workdir/<name>``; the
+    futures give each run's result (or raise its failure), once all have ended and their units are unplugged."""
+    lines = {}
+    for name in runs:
+        (workdir / name).mkdir()
+        lines[name] = PtyLine(workdir / name)
+        lines[name].plug()
+    try:
+        with ThreadPoolExecutor(len(runs)) as pool:
+            return {name: pool.submit(run, lines[name], workdir / name) for name, run in runs.items()}
+    finally:
+        for pty_line in lines.values():
+            pty_line.unplug()
 
 
 def run_driver(
@@ -132,23 +158,37 @@ def test_both_drivers_agree_with_options(state: str, options: str, line: PtyLine
     assert ours == theirs
 
 
-@pytest.mark.parametrize(
-    ("options", "wire"),
-    [
-        ("", ["C", "S.5R0003"]),
-        ("  stayoff\n", ["C", "S.5R0000"]),
-        ("  offdelay = 130\n  ondelay = 0\n", ["C", "S02"]),
-        ("  offdelay = 20\n  ondelay = 599\n", ["C", "S.3R0009"]),
-    ],
-)
-def test_killpower_sends_what_nut_sends(options: str, wire: list[str], line: PtyLine, tmp_path: Path) -> None:
-    sent = []
-    for command in (NUT, OURS):
-        line.ups.received.clear()
-        result = run_driver(command, tmp_path, line.port, "-k", options=options)
-        assert result.returncode == 0, result.stderr
-        sent.append([request for request in line.ups.received if request not in ("Q1", "F", "I")])
-    assert sent[0] == sent[1] == wire
+KILLPOWER = {
+    "defaults": ("", ["C", "S.5R0003"]),
+    "stayoff": ("  stayoff\n", ["C", "S.5R0000"]),
+    "offdelay 130, ondelay 0": ("  offdelay = 130\n  ondelay = 0\n", ["C", "S02"]),
+    "offdelay 20, ondelay 599": ("  offdelay = 20\n  ondelay = 599\n", ["C", "S.3R0009"]),
+}
+
+
+def run_killpower(command: list[str], options: str, line: PtyLine, workdir: Path) -> list[str]:
+    """A run of ``command -k`` with ``options``: what it sent the unit (status queries left out)."""
+    result = run_driver(command, workdir, line.port, "-k", options=options)
+    assert result.returncode == 0, result.stderr
+    return [request for request in line.ups.received if request not in ("Q1", "F", "I")]
+
+
+@pytest.fixture(scope="module")
+def killpowers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Future[list[str]]]:
+    """Both drivers' ``-k`` for every KILLPOWER case, all at once (each waits NUT's 1 s timeout per command)."""
+    runs = {
+        f"{side}-{number}": partial(run_killpower, command, options)
+        for number, (options, _) in enumerate(KILLPOWER.values())
+        for side, command in (("nut", NUT), ("ours", OURS))
+    }
+    return side_by_side(tmp_path_factory.mktemp("killpower"), runs)
+
+
+@pytest.mark.parametrize("case", KILLPOWER)
+def test_killpower_sends_what_nut_sends(case: str, killpowers: dict[str, Future[list[str]]]) -> None:
+    number = list(KILLPOWER).index(case)
+    theirs, ours = killpowers[f"nut-{number}"].result(), killpowers[f"ours-{number}"].result()
+    assert theirs == ours == KILLPOWER[case][1]
 
 
 # What upsd would pass on (socket lines), in order; SET changes the delays the shutdown commands use.
@@ -176,12 +216,17 @@ SOCKET_LINES = [
 ]
 
 
-def run_socket_lines(command: list[str], line: PtyLine, workdir: Path) -> tuple[list[str], list[str]]:
-    """Run a driver in the foreground and send it SOCKET_LINES with tracking ids: the result codes it gave, and
-    what reached the unit (status queries left out)."""
+# Where SOCKET_LINES is cut in two for two runs side by side (the lines before it change no driver state).
+FIRST_TEST_LINE = SOCKET_LINES.index("INSTCMD test.battery.start")
+
+
+def run_socket_lines(
+    command: list[str], requests: list[str], line: PtyLine, workdir: Path
+) -> tuple[list[str], list[str]]:
+    """Run a driver in the foreground and send it ``requests`` (socket lines) with tracking ids: the result codes
+    it gave, and what reached the unit (status queries left out)."""
     (workdir / "ups.conf").write_text(f"[qx]\n  driver = nutdrv_qx\n  port = {line.port}\n")
     env = {"NUT_CONFPATH": str(workdir), "NUT_STATEPATH": str(workdir), "PATH": "/usr/bin:/bin"}
-    (workdir / "nutdrv_qx-qx").unlink(missing_ok=True)  # the previous driver's
     driver = subprocess.Popen([*command, "-a", "qx", "-F"], env=env, stderr=subprocess.DEVNULL)
     socket_path = workdir / "nutdrv_qx-qx"
     codes = []
@@ -194,7 +239,7 @@ def run_socket_lines(command: list[str], line: PtyLine, workdir: Path) -> tuple[
             line.ups.received.clear()
             conn.settimeout(10)
             replies = conn.makefile("rb")
-            for number, request in enumerate(SOCKET_LINES):
+            for number, request in enumerate(requests):
                 conn.sendall(f"{request} TRACKING id{number}\n".encode())
                 while not (reply := replies.readline().decode()).startswith(f"TRACKING id{number} "):
                     assert reply, "the driver closed its socket"
@@ -205,9 +250,23 @@ def run_socket_lines(command: list[str], line: PtyLine, workdir: Path) -> tuple[
     return codes, [request for request in line.ups.received if request != "Q1"]
 
 
-def test_commands_and_setvars_do_what_nuts_do(line: PtyLine, tmp_path: Path) -> None:
-    their_codes, theirs = run_socket_lines(NUT, line, tmp_path)
-    our_codes, ours = run_socket_lines(OURS, line, tmp_path)
+def joined_halves(runs: dict[str, Future[tuple[list[str], list[str]]]], side: str) -> tuple[list[str], list[str]]:
+    """One side's result codes and wire strings from its two runs, in SOCKET_LINES order."""
+    (first_codes, first_sent), (codes, sent) = runs[f"{side}-0"].result(), runs[f"{side}-1"].result()
+    return first_codes + codes, first_sent + sent
+
+
+def test_commands_and_setvars_do_what_nuts_do(tmp_path: Path) -> None:
+    halves = (SOCKET_LINES[:FIRST_TEST_LINE], SOCKET_LINES[FIRST_TEST_LINE:])
+    runs = side_by_side(
+        tmp_path,
+        {
+            f"{side}-{half}": partial(run_socket_lines, command, requests)
+            for side, command in (("nut", NUT), ("ours", OURS))
+            for half, requests in enumerate(halves)
+        },
+    )
+    (their_codes, theirs), (our_codes, ours) = (joined_halves(runs, side) for side in ("nut", "ours"))
     assert theirs == [
         *("Q", "S00R0000", "C", "S.5R0003", "S.5R0000", "C", "T10", "T02", "TL", "T", "CT"),
         *("S.7R0004", "S.7", "S.7R0000"),  # after the SETs
@@ -241,16 +300,16 @@ def wait_for_status(port: int, want: str, timeout: float) -> float:
     raise AssertionError(f"upsc never showed {want!r} in {timeout} s (last: {seen!r})")
 
 
-@pytest.fixture
-def served(line: PtyLine, tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[str]]]:
+@contextlib.contextmanager
+def served(line: PtyLine, workdir: Path) -> Iterator[tuple[int, subprocess.Popen[str]]]:
     """Our driver (pollinterval 1) on the line under Debian's upsd 2.8.0; yields upsd's port and the driver."""
-    (tmp_path / "ups.conf").write_text(f"[qx]\n  driver = nutdrv_qx\n  port = {line.port}\n  pollinterval = 1\n")
+    (workdir / "ups.conf").write_text(f"[qx]\n  driver = nutdrv_qx\n  port = {line.port}\n  pollinterval = 1\n")
     port = free_port()
-    (tmp_path / "upsd.conf").write_text(f"LISTEN 127.0.0.1 {port}\nMAXAGE 5\n")
-    (tmp_path / "upsd.users").write_text("")
-    env = {"NUT_CONFPATH": str(tmp_path), "NUT_STATEPATH": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    (workdir / "upsd.conf").write_text(f"LISTEN 127.0.0.1 {port}\nMAXAGE 5\n")
+    (workdir / "upsd.users").write_text("")
+    env = {"NUT_CONFPATH": str(workdir), "NUT_STATEPATH": str(workdir), "PATH": "/usr/bin:/bin"}
     driver = subprocess.Popen([*OURS, "-a", "qx"], env=env, stderr=subprocess.PIPE, text=True)
-    with (tmp_path / "upsd.log").open("wb") as log:
+    with (workdir / "upsd.log").open("wb") as log:
         upsd = subprocess.Popen([UPSD, "-F", "-u", "root"], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         yield port, driver
@@ -261,27 +320,45 @@ def served(line: PtyLine, tmp_path: Path) -> Iterator[tuple[int, subprocess.Pope
         driver.communicate(timeout=10)
 
 
+FAULTS = ["unplugged", "silent", "garbled", "echoing"]
+
+
+def lose_data_and_recover(fault: str, line: PtyLine, workdir: Path) -> tuple[float, float, str]:
+    """On battery, then ``fault``, then the unit answers again: seconds until upsc said "Data stale", seconds
+    until it showed the data again, and our driver's log."""
+    with served(line, workdir) as (port, driver):
+        wait_for_status(port, "OL", timeout=20)
+        line.ups.q1 = "(000.0 000.0 229.0 031 00.0 20.9 31.5 10000001"
+        wait_for_status(port, "OB", timeout=5)
+        if fault == "unplugged":
+            line.unplug()
+        elif fault == "silent":
+            line.ups.silent = True
+        else:
+            line.ups.q1 = "(000.0 000.0 229.0 031 00.0 20.9" if fault == "garbled" else None  # None: echo Q1
+        stale = wait_for_status(port, "Data stale", timeout=15)
+        if fault == "unplugged":
+            line.plug()
+        line.ups.silent = False
+        line.ups.q1 = "(000.0 000.0 229.0 031 00.0 20.7 31.5 11000001"
+        recovered = wait_for_status(port, "OB LB", timeout=15)
+        driver.terminate()
+        return stale, recovered, driver.communicate(timeout=10)[1]
+
+
+@pytest.fixture(scope="module")
+def lost_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Future[tuple[float, float, str]]]:
+    """Every fault's run, all at once (each waits out our driver's timeouts and polls)."""
+    runs = {fault: partial(lose_data_and_recover, fault) for fault in FAULTS}
+    return side_by_side(tmp_path_factory.mktemp("lost-data"), runs)
+
+
 @pytest.mark.skipif(not HAVE_NUT, reason="Debian's upsd is not installed")
-@pytest.mark.parametrize("fault", ["unplugged", "silent", "garbled", "echoing"])
+@pytest.mark.parametrize("fault", FAULTS)
 def test_lost_data_goes_stale_under_nuts_upsd_and_recovers(
-    fault: str, line: PtyLine, served: tuple[int, subprocess.Popen[str]]
+    fault: str, lost_data: dict[str, Future[tuple[float, float, str]]]
 ) -> None:
-    port, driver = served
-    wait_for_status(port, "OL", timeout=20)
-    line.ups.q1 = "(000.0 000.0 229.0 031 00.0 20.9 31.5 10000001"
-    wait_for_status(port, "OB", timeout=5)
-    if fault == "unplugged":
-        line.unplug()
-    elif fault == "silent":
-        line.ups.silent = True
-    else:
-        line.ups.q1 = "(000.0 000.0 229.0 031 00.0 20.9" if fault == "garbled" else None  # None: echo Q1
-    assert wait_for_status(port, "Data stale", timeout=15) < 12  # three tries of a second, then stale at once
-    if fault == "unplugged":
-        line.plug()
-    line.ups.silent = False
-    line.ups.q1 = "(000.0 000.0 229.0 031 00.0 20.7 31.5 11000001"
-    assert wait_for_status(port, "OB LB", timeout=15) < 8  # reopened and asked every poll (1 s)
-    driver.terminate()
-    stderr = driver.communicate(timeout=10)[1]
+    stale, recovered, stderr = lost_data[fault].result()
+    assert stale < 12  # three tries of a second, then stale at once
+    assert recovered < 8  # reopened and asked every poll (1 s)
     assert stderr.count("data marked stale") == 1, stderr
