@@ -262,19 +262,19 @@ def test_outlet_commands_write_the_outlet_delays() -> None:
 
 def test_outlet_settings_are_written_and_read_back() -> None:
     simulator, driver, state, _ = start_5p()
-    assert asyncio.run(driver.setvar("outlet.2.delay.start", "12")) == STAT_HANDLED
-    assert simulator.values[f"{OUTLET}.[3].StartupTimer"] == 12
-    assert asyncio.run(driver.setvar("output.voltage.nominal", "240")) == STAT_HANDLED
-    assert simulator.values["UPS.Flow.[4].ConfigVoltage"] == 240
+    settings = (
+        ("outlet.2.delay.start", "12", f"{OUTLET}.[3].StartupTimer", 12),
+        ("output.voltage.nominal", "240", "UPS.Flow.[4].ConfigVoltage", 240),
+        ("input.sensitivity", "low", f"{OUTPUT}.SensitivityMode", 2),
+    )
+    for name, text, path, value in settings:
+        assert asyncio.run(driver.setvar(name, text)) == STAT_HANDLED
+        assert simulator.values[path] == value
     # NUT's driver writes any value of the table (120 too: upsd refuses it, not one of the enum choices)
     assert asyncio.run(driver.setvar("output.voltage.nominal", "250")) == STAT_INVALID
-    assert asyncio.run(driver.setvar("input.sensitivity", "low")) == STAT_HANDLED
-    assert simulator.values[f"{OUTPUT}.SensitivityMode"] == 2
-    assert asyncio.run(driver.setvar("outlet.1.desc", "NAS")) == STAT_HANDLED
-    asyncio.run(driver.update())
-    assert state.get("outlet.2.delay.start") == "12"
-    assert state.get("output.voltage.nominal") == "240"
-    assert state.get("input.sensitivity") == "low"
+    assert asyncio.run(driver.setvar("outlet.1.desc", "NAS")) == STAT_HANDLED  # kept by the driver
+    asyncio.run(driver.update())  # a full walk re-reads the semi-static settings
+    assert [state.get(name) for name, *_ in settings] == ["12", "240", "low"]
     assert state.get("outlet.1.desc") == "NAS"
 
 
