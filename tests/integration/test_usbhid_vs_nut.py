@@ -48,8 +48,13 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def results() -> dict[str, Any]:
+    return harness_results(UNITS)
+
+
+def harness_results(units: list[str]) -> dict[str, Any]:
+    """What the harness printed for ``units`` (hid_sim unit names), each run by NUT's driver and ours."""
     ours = [sys.executable, "-m", "appliance", "driver", "usbhid-ups"]
-    argv = ["umockdev-wrapper", str(SYSTEM_PYTHON), str(HARNESS), str(NUT_DRIVER), "--", *ours, "--", *UNITS]
+    argv = ["umockdev-wrapper", str(SYSTEM_PYTHON), str(HARNESS), str(NUT_DRIVER), "--", *ours, "--", *units]
     # The system python imports the simulator, which needs pyusb: our venv's packages (no gi among them).
     env = {**os.environ, "PYTHONPATH": str(Path(usb.__file__).parents[1])}
     run = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[2], env=env)

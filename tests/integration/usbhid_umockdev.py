@@ -44,12 +44,14 @@ from tests.hid_sim import (  # noqa: E402
     eaton_5e650i,
     tripplite_smart550usb,
 )
+from tests.hid_sim_eaton import eaton_5p650  # noqa: E402
 from tests.integration.tripplite_umockdev import UsbDevfs, answer_ioctls_during, parse_dump  # noqa: E402
 
 UNITS = {
     unit.__name__: unit
-    for unit in (apc_back_ups_es_850g2, cyberpower_cp1500pfclcd, eaton_5e650i, tripplite_smart550usb)
+    for unit in (apc_back_ups_es_850g2, cyberpower_cp1500pfclcd, eaton_5e650i, tripplite_smart550usb, eaton_5p650)
 }
+"""The units a run may name; units sharing a vendor:product (the 5E and the 5P) go in separate runs."""
 MANUFACTURER, PRODUCT, SERIAL = 1, 2, 3
 GET_DESCRIPTOR, GET_REPORT, SET_REPORT = 0x06, 0x01, 0x09
 STRING, HID_REPORT = 0x03, 0x22
