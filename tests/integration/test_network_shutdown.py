@@ -148,21 +148,34 @@ class Outage:
         return self.dir / f"{host}.down"
 
 
-SEQ_FAILURE = "ups.status: OL\nTIMER {ol}\nups.status: OB DISCHRG\nTIMER 3\nups.status: OB DISCHRG LB\nTIMER 3600\n"
+# The mains is on until the test rewrites power.seq (dummy-ups then plays the new file from its start).
+ON_LINE = "ups.status: OL\nTIMER 3600\n"
+SEQ_FAILURE = "ups.status: OB DISCHRG\nTIMER 3\nups.status: OB DISCHRG LB\nTIMER 3600\n"
 
 
-def start_appliance(net: Network, tmp: Path, seq: str) -> subprocess.Popen[bytes]:
-    conf = tmp / "appliance"
+def power_seq(outage: Outage) -> Path:
+    """The file our dummy-ups plays on the appliance."""
+    return outage.dir.parent / "appliance" / "power.seq"
+
+
+def cut_the_power(outage: Outage, seq: str) -> None:
+    """Start the outage ``seq`` now, once every host is up and logged in (the driver sees it at its next poll)."""
+    power_seq(outage).write_text(seq)
+
+
+def start_appliance(net: Network, outage: Outage) -> subprocess.Popen[bytes]:
+    conf = power_seq(outage).parent
     state = conf / "state"
     state.mkdir(parents=True)
-    (conf / "power.seq").write_text(seq)
+    power_seq(outage).write_text(ON_LINE)
     (conf / "ups.conf").write_text(f"[ups]\n  driver = dummy-ups\n  port = {conf / 'power.seq'}\n  mode = dummy-once\n")
     (conf / "upsd.conf").write_text("LISTEN 0.0.0.0 3493\n")
     (conf / "upsd.users").write_text(
         "[boss]\n  password = b\n  upsmon primary\n[mon]\n  password = m\n  upsmon secondary\n"
     )
     env = {**os.environ, "NUT_STATEPATH": str(state), "NUT_ALTPIDPATH": str(state)}
-    proc = net.spawn("app", [str(VENV_BIN / "appliance"), "run", "--config-dir", str(conf)], env, tmp / "run.log")
+    run_log = outage.dir.parent / "run.log"
+    proc = net.spawn("app", [str(VENV_BIN / "appliance"), "run", "--config-dir", str(conf)], env, run_log)
     wait_for(lambda: "ups.status" in net.run("app", "upsc", "ups@localhost"), 20, "our upsd")
     return proc
 
@@ -243,8 +256,8 @@ def outage(network: Network, tmp_path: Path) -> Iterator[Outage]:
             network.link(host, up=True)
 
 
-def start_everything(net: Network, outage: Outage, seq: str) -> subprocess.Popen[bytes]:
-    run = start_appliance(net, outage.dir.parent, seq)
+def start_everything(net: Network, outage: Outage) -> subprocess.Popen[bytes]:
+    run = start_appliance(net, outage)
     for host in ("s1", "s2", "s3"):
         start_debian_secondary(net, outage, host)
     start_our_monitor(net, outage, "ours", f"ups@{net.appliance_address('ours')} 1 mon m secondary")
@@ -261,7 +274,8 @@ def logs(outage: Outage) -> str:
 def test_power_failure_shuts_down_secondaries_then_the_ssh_host_then_cuts_the_power(
     network: Network, outage: Outage
 ) -> None:
-    start_everything(network, outage, SEQ_FAILURE.format(ol=15))
+    start_everything(network, outage)
+    cut_the_power(outage, SEQ_FAILURE)
     killpower = outage.dir / "killpower"
     wait_for(killpower.exists, 60, "killpower")
     secondaries = [read_stamp(outage.marker(h)) for h in ("s1", "s2", "s3", "ours")]
@@ -277,7 +291,8 @@ def test_power_failure_shuts_down_secondaries_then_the_ssh_host_then_cuts_the_po
 
 
 def test_upsd_dies_mid_outage_and_every_host_still_shuts_down(network: Network, outage: Outage) -> None:
-    run = start_everything(network, outage, "ups.status: OL\nTIMER 15\nups.status: OB DISCHRG\nTIMER 3600\n")
+    run = start_everything(network, outage)
+    cut_the_power(outage, "ups.status: OB DISCHRG\nTIMER 3600\n")
     wait_for(lambda: "OB" in network.run("app", "upsc", "ups@localhost", "ups.status"), 30, "the outage")
     time.sleep(2)  # every monitor has seen OB
     run.send_signal(signal.SIGKILL)
@@ -289,8 +304,9 @@ def test_upsd_dies_mid_outage_and_every_host_still_shuts_down(network: Network, 
 
 
 def test_a_secondary_that_lost_the_network_costs_hostsync_and_no_more(network: Network, outage: Outage) -> None:
-    start_everything(network, outage, SEQ_FAILURE.format(ol=15))
+    start_everything(network, outage)
     network.link("s3", up=False)
+    cut_the_power(outage, SEQ_FAILURE)
     killpower = outage.dir / "killpower"
     wait_for(killpower.exists, 60, "killpower")
     assert not outage.marker("s3").exists()  # it never heard of the outage: last seen on line, it stays up
@@ -300,9 +316,9 @@ def test_a_secondary_that_lost_the_network_costs_hostsync_and_no_more(network: N
 
 
 def test_power_returning_during_hostsync_still_completes_the_shutdown(network: Network, outage: Outage) -> None:
-    seq = "ups.status: OL\nTIMER 15\nups.status: OB DISCHRG LB\nTIMER 3\nups.status: OL CHRG\nTIMER 3600\n"
-    start_everything(network, outage, seq)
+    start_everything(network, outage)
     network.link("s3", up=False)  # s3 stays logged in, so the primary waits out HOSTSYNC while the mains returns
+    cut_the_power(outage, "ups.status: OB DISCHRG LB\nTIMER 3\nups.status: OL CHRG\nTIMER 3600\n")
     killpower = outage.dir / "killpower"
     wait_for(killpower.exists, 60, "killpower")
     # FSD is latched: once the primary started, the shutdown goes on, and killpower makes the UPS cycle the power
