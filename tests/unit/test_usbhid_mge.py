@@ -422,6 +422,7 @@ def test_ups_date_and_time_from_unix_time_and_back() -> None:
     assert DATE.number_on(quirks, "2024/03/01", {"ups.time": "13:05:09"}.get) == stamp + 86400
     assert TIME.number_on(quirks, "13:06:09", {"ups.date": "2024/02/29"}.get) == stamp + 60
     assert TIME.number_on(quirks, "25:99", {"ups.date": "2024/02/29"}.get) is None
+    assert conversion_text(DATE, quirks, 1e300) is None  # a lying field: nothing published, no crash
 
 
 def test_usb_ids_and_claims() -> None:

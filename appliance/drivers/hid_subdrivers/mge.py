@@ -167,10 +167,10 @@ class MgeQuirks(Quirks):
 
     @property
     def is_abm_enabled(self) -> bool:
-        """ABM is on. NUT 2.8.0 treats "not read (yet)" like "on" for the Charging/Discharging rows, so a
+        """ABM is on: Charger.ABMEnable read and not 0. NUT 2.8.0 also treats "not read (yet)" as on, so a
         unit without Charger.ABMEnable (the 5E) never shows CHRG/DISCHRG; NUT 2.8.3 treats it as off, and
         so do we (deliberately not 2.8.0; the 5E's own dump says "OL CHRG")."""
-        return self.abm == 1
+        return self.abm is not None and self.abm != 0
 
     @property
     def has_eco_control(self) -> bool:
@@ -302,14 +302,22 @@ def _nominal_output_voltage(quirks: Quirks, value: float, published: Published) 
     return f"{value:.0f}" if allowed else None
 
 
+def _local_time(value: float, layout: str) -> str | None:
+    """Unix time as local time; None for a value no calendar holds (NUT: strftime fails, nothing published)."""
+    try:
+        return time.strftime(layout, time.localtime(value))
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
 def _date(quirks: Quirks, value: float, published: Published) -> str | None:
     """UPS.PowerSummary.Time (Unix time) -> ups.date, local time."""
-    return time.strftime("%Y/%m/%d", time.localtime(value))
+    return _local_time(value, "%Y/%m/%d")
 
 
 def _time(quirks: Quirks, value: float, published: Published) -> str | None:
     """UPS.PowerSummary.Time -> ups.time, local time."""
-    return time.strftime("%H:%M:%S", time.localtime(value))
+    return _local_time(value, "%H:%M:%S")
 
 
 def _unix_time(date: str | None, clock: str | None) -> float | None:
