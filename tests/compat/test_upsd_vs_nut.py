@@ -4,6 +4,7 @@ same conversation with the same bytes, line by line (valid requests and every er
 from __future__ import annotations
 
 import os
+import select
 import socket
 import subprocess
 import sys
@@ -59,28 +60,53 @@ CONVERSATIONS: list[list[str]] = [
 
 
 class Conversation:
-    """A raw line-based connection that reads whatever arrives until the server goes quiet."""
+    """A raw line-based connection; :func:`exchange` talks on several at once."""
 
     def __init__(self, port: int) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.data = b""
+        self.closed = False
 
-    def ask(self, line: str, quiet: float = 0.15) -> list[str]:
-        self.sock.sendall(line.encode() + b"\n")
-        data = b""
-        self.sock.settimeout(2.0)
-        try:
-            while True:
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-                self.sock.settimeout(quiet)
-        except TimeoutError:
-            pass
+    def receive(self) -> None:
+        """Read what has arrived (the socket is readable)."""
+        chunk = self.sock.recv(65536)
+        self.data += chunk
+        self.closed = not chunk
+
+    def has_whole_reply(self) -> bool:
+        """A whole line arrived, and the END LIST of a BEGIN LIST (or the server hung up)."""
+        if self.closed:
+            return True
+        if not self.data.endswith(b"\n"):
+            return False
+        lines = self.data.splitlines()
+        return not lines[0].startswith(b"BEGIN LIST") or lines[-1].startswith(b"END LIST")
+
+    def take(self) -> list[str]:
+        """The lines read so far."""
+        data, self.data = self.data, b""
         return data.decode("latin-1").splitlines()
 
     def close(self) -> None:
         self.sock.close()
+
+
+def exchange(conversations: list[Conversation], request: str | None, wait: float = 2.0) -> list[list[str]]:
+    """Send ``request`` on every conversation at once and read until each has a whole reply, or until ``wait``
+    seconds passed for those without one (a request some server does not answer). ``None`` sends nothing and
+    gathers whatever arrives within ``wait``."""
+    for conversation in conversations:
+        if request is not None:
+            conversation.sock.sendall(request.encode() + b"\n")
+    deadline = time.monotonic() + wait
+    pending = list(conversations)
+    while pending and (left := deadline - time.monotonic()) > 0:
+        readable, _, _ = select.select([c.sock for c in pending], [], [], left)
+        for conversation in pending:
+            if conversation.sock in readable:
+                conversation.receive()
+        pending = [c for c in pending if not (c.closed or (request is not None and c.has_whole_reply()))]
+    return [conversation.take() for conversation in conversations]
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +129,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[NutRefer
         while True:
             try:
                 probe = Conversation(port)
-                reply = probe.ask("GET VAR ups ups.status")
+                [reply] = exchange([probe], "GET VAR ups ups.status")
                 probe.close()
                 if reply and reply[0].startswith("VAR") and "WAIT" not in reply[0]:
                     break
@@ -129,9 +155,11 @@ def test_same_conversation_same_replies(servers: tuple[NutReference, int], scrip
     theirs, ours = Conversation(nut.port), Conversation(our_port)
     try:
         for request in script:
-            expected = _normalise(theirs.ask(request))
-            got = _normalise(ours.ask(request))
+            expected, got = map(_normalise, exchange([theirs, ours], request))
             assert got == expected, f"request {request!r}"
+        # Anything a server sent after its whole reply came with the next request's; after the last one, wait.
+        expected, got = exchange([theirs, ours], None, wait=0.3)
+        assert got == expected, "after the last request"
     finally:
         theirs.close()
         ours.close()
