@@ -2,7 +2,7 @@
 
 Runs with the SYSTEM python (python3-gi and umockdev's typelib) under ``umockdev-wrapper``::
 
-    umockdev-wrapper /usr/bin/python3 tripplite_umockdev.py NUT_DRIVER -- OUR_DRIVER... -- PROTOCOL...
+    umockdev-wrapper /usr/bin/python3 tripplite_umockdev.py NUT_DRIVER -- OUR_DRIVER... -- dump|killpower PROTOCOL
     umockdev-wrapper /usr/bin/python3 tripplite_umockdev.py recover PROTOCOL OUR_DRIVER...
 
 A USB device 09ae:0001 appears at /dev/bus/usb/001/002 (sysfs attributes and a descriptor blob), and the
@@ -10,11 +10,11 @@ usbdevfs ioctls libusb sends it are answered here: control URBs (string descript
 interrupt IN URBs, from a :class:`TrippliteUnit` of tests/tripplite_unit.py. So both drivers run their real
 libusb code (NUT's C driver through libusb-1.0; ours through pyusb's libusb backend) against the same unit.
 
-For every protocol, each driver in turn runs ``-d 1`` (print the data after the first update and exit) on a
-fresh unit; then both run ``-k`` on the first protocol's unit. One at a time: the URB queues here are per
-device, not per client.
-Prints one JSON object: protocol (and "killpower") -> {"nut"|"ours": {"data": {var: value}, "frames": [hex of
-each command frame], "exit": code, "log": stderr}}.
+Each driver in turn runs ``-d 1`` (``dump``: print the data after the first update and exit) or ``-k``
+(``killpower``) on a fresh unit of the protocol. One at a time: the URB queues here are per device, not per
+client (the test runs one harness, with its own testbed, per protocol side by side).
+Prints one JSON object: {"nut"|"ours": {"data": {var: value}, "frames": [hex of each command frame], "exit":
+code, "log": stderr}}.
 
 ``recover`` runs our driver alone as a service (pollinterval 1) and unplugs the unit mid-outage (the device
 leaves sysfs and its open handles fail with ENODEV), then plugs it back as another device number; it prints how
@@ -305,7 +305,8 @@ def main(argv: list[str]) -> int:
         print(json.dumps(recover(argv[2:], int(argv[1], 16))))
         return 0
     first, second = argv.index("--"), argv.index("--", argv.index("--") + 1)
-    nut, ours, protocols = argv[:first], argv[first + 1 : second], [int(p, 16) for p in argv[second + 1 :]]
+    nut, ours = argv[:first], argv[first + 1 : second]
+    action, protocol = {"dump": ["-d", "1"], "killpower": ["-k"]}[argv[second + 1]], int(argv[second + 2], 16)
     testbed = UMockdev.Testbed.new()
     devfs = UsbDevfs()
     testbed.attach_ioctl(add_device(testbed, 2), devfs)
@@ -313,15 +314,8 @@ def main(argv: list[str]) -> int:
     results: dict[str, dict] = {}
 
     def scenario() -> None:
-        for protocol in protocols:
-            results[f"{protocol:04x}"] = {
-                "nut": run_driver(nut, devfs, protocol, env, ["-d", "1"]),
-                "ours": run_driver(ours, devfs, protocol, env, ["-d", "1"]),
-            }
-        results["killpower"] = {
-            "nut": run_driver(nut, devfs, protocols[0], env, ["-k"]),
-            "ours": run_driver(ours, devfs, protocols[0], env, ["-k"]),
-        }
+        for name, argv in (("nut", nut), ("ours", ours)):
+            results[name] = run_driver(argv, devfs, protocol, env, action)
 
     answer_ioctls_during(scenario)
     print(json.dumps(results))
