@@ -204,7 +204,9 @@ def main(argv: list[str]) -> int:
             with ThreadPoolExecutor(4) as pool:
                 runs = [pool.submit(compare_status, nut, ours, tmp, t, handlers[t], env) for t in types]
                 results["status"] = [run.result() for run in runs]
-            results["killpower"] = [compare_killpower(nut, ours, tmp, t, handlers[t], env) for t in types]
+                # each type's lines are its own: the types' -k runs go side by side too
+                runs = [pool.submit(compare_killpower, nut, ours, tmp, t, handlers[t], env) for t in types]
+                results["killpower"] = [run.result() for run in runs]
         finally:
             done.set()
 
