@@ -31,6 +31,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -209,6 +210,25 @@ def start_nut_dummy(
         reference.stop()
         raise
     return reference
+
+
+def start_nut_dummies(
+    workdir: Path, count: int, dev_file: str | Path, users: Mapping[str, Mapping[str, str]] = DEFAULT_USERS
+) -> list[NutReference]:
+    """``count`` independent references (in ``workdir/0``, ``workdir/1``...), started side by side.
+
+    NUT takes two seconds to start whatever the machine (dummy-ups sleeps a second before it makes its socket,
+    upsd a second more before it serves): a module wanting a fresh one per test starts them all at once.
+    """
+    with ThreadPoolExecutor(max(count, 1)) as pool:
+        starts = [pool.submit(start_nut_dummy, workdir / str(n), dev_file, users) for n in range(count)]
+    references = [start.result() for start in starts if start.exception() is None]
+    failures = [error for start in starts if (error := start.exception()) is not None]
+    if failures:
+        for reference in references:
+            reference.stop()
+        raise failures[0]
+    return references
 
 
 def ddl_dumps(*patterns: str) -> list[Path]:

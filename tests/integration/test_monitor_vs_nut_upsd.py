@@ -9,11 +9,12 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.nut_reference import DDL, HAVE_NUT, NutReference, start_nut_dummy
+from tests.nut_reference import DDL, HAVE_NUT, NutReference, start_nut_dummies
 
 pytestmark = pytest.mark.skipif(not HAVE_NUT, reason="Debian's nut-server is not installed")
 
@@ -23,6 +24,7 @@ USERS = {
     "admin": {"password": "secret", "actions": "SET", "instcmds": "ALL"},
     "boss": {"password": "b", "upsmon": "primary"},
     "mon": {"password": "m", "upsmon": "secondary"},
+    "mon2": {"password": "m2", "upsmon": "secondary"},
 }
 
 
@@ -67,6 +69,25 @@ def start_monitor(
     return proc, marker, notes, flag
 
 
+@pytest.fixture(scope="module")
+def nut_pool(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[NutReference]]:
+    """A fresh Debian upsd + dummy-ups (DUMP, USERS) for each test of the module that asks for ``nut``, all
+    started at once (NUT's own start takes two seconds)."""
+    tests = [item for item in request.session.items if item.module is request.module]
+    wanted = sum("nut" in item.fixturenames for item in tests)  # type: ignore[attr-defined]
+    references = start_nut_dummies(tmp_path_factory.mktemp("nut"), wanted, DUMP, USERS)
+    yield references
+    for reference in references:
+        reference.stop()
+
+
+@pytest.fixture
+def nut(nut_pool: list[NutReference]) -> Iterator[NutReference]:
+    """This test's own Debian upsd + dummy-ups, already serving; stopped after the test."""
+    with nut_pool.pop() as reference:
+        yield reference
+
+
 def wait_for(predicate, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -74,65 +95,58 @@ def wait_for(predicate, timeout: float = 20.0) -> None:  # type: ignore[no-untyp
         time.sleep(0.1)
 
 
-def test_primary_power_failure_sets_fsd_writes_the_flag_and_shuts_down(tmp_path: Path) -> None:
-    with start_nut_dummy(tmp_path / "nut", DUMP, users=USERS) as nut:
-        proc, marker, notes, flag = start_monitor(tmp_path, f"MONITOR {nut.address()} 1 boss b primary")
-        try:
-            wait_for(
-                lambda: (
-                    "127.0.0.1" in subprocess.run(["upsc", "-c", nut.address()], capture_output=True, text=True).stdout
-                )
-            )
-            set_status(nut, "OB DISCHRG")
-            wait_for(lambda: notes.exists() and "ONBATT" in notes.read_text())
-            set_status(nut, "OB DISCHRG LB")
-            assert proc.wait(timeout=30) == 0
-            assert marker.exists() and flag.read_text() == "upsmon-shutdown-file"
-            status = subprocess.run(["upsc", nut.address(), "ups.status"], capture_output=True, text=True).stdout
-            assert status.startswith("FSD")
-            wait_for(lambda: "SHUTDOWN" in notes.read_text())
-            text = notes.read_text()
-            assert "ONBATT UPS ups@127.0.0.1" in text and "LOWBATT" in text
-            assert text.index("ONBATT") < text.index("LOWBATT") < text.index("SHUTDOWN")
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+def test_primary_power_failure_sets_fsd_writes_the_flag_and_shuts_down(nut: NutReference, tmp_path: Path) -> None:
+    proc, marker, notes, flag = start_monitor(tmp_path, f"MONITOR {nut.address()} 1 boss b primary")
+    try:
+        wait_for(
+            lambda: "127.0.0.1" in subprocess.run(["upsc", "-c", nut.address()], capture_output=True, text=True).stdout
+        )
+        set_status(nut, "OB DISCHRG")
+        wait_for(lambda: notes.exists() and "ONBATT" in notes.read_text())
+        set_status(nut, "OB DISCHRG LB")
+        assert proc.wait(timeout=30) == 0
+        assert marker.exists() and flag.read_text() == "upsmon-shutdown-file"
+        status = subprocess.run(["upsc", nut.address(), "ups.status"], capture_output=True, text=True).stdout
+        assert status.startswith("FSD")
+        wait_for(lambda: "SHUTDOWN" in notes.read_text())
+        text = notes.read_text()
+        assert "ONBATT UPS ups@127.0.0.1" in text and "LOWBATT" in text
+        assert text.index("ONBATT") < text.index("LOWBATT") < text.index("SHUTDOWN")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
-def test_secondary_shuts_down_when_the_primary_sets_fsd(tmp_path: Path) -> None:
-    with start_nut_dummy(tmp_path / "nut", DUMP, users=USERS) as nut:
-        proc, marker, notes, flag = start_monitor(tmp_path, f"MONITOR {nut.address()} 1 mon m secondary")
-        try:
-            wait_for(
-                lambda: (
-                    "127.0.0.1" in subprocess.run(["upsc", "-c", nut.address()], capture_output=True, text=True).stdout
-                )
-            )
-            with socket.create_connection((nut.host, nut.port)) as sock:
-                sock.sendall(b"USERNAME boss\nPASSWORD b\nLOGIN ups\nFSD ups\n")
-                reader = sock.makefile("rb")
-                assert [reader.readline() for _ in range(4)][-1] == b"OK FSD-SET\n"
-            assert proc.wait(timeout=30) == 0
-            assert marker.exists()
-            assert not flag.exists()  # only a primary writes POWERDOWNFLAG
-            wait_for(lambda: notes.exists() and "SHUTDOWN" in notes.read_text())
-            assert "FSD" in notes.read_text()
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+def test_secondary_shuts_down_when_the_primary_sets_fsd(nut: NutReference, tmp_path: Path) -> None:
+    proc, marker, notes, flag = start_monitor(tmp_path, f"MONITOR {nut.address()} 1 mon m secondary")
+    try:
+        wait_for(
+            lambda: "127.0.0.1" in subprocess.run(["upsc", "-c", nut.address()], capture_output=True, text=True).stdout
+        )
+        with socket.create_connection((nut.host, nut.port)) as sock:
+            sock.sendall(b"USERNAME boss\nPASSWORD b\nLOGIN ups\nFSD ups\n")
+            reader = sock.makefile("rb")
+            assert [reader.readline() for _ in range(4)][-1] == b"OK FSD-SET\n"
+        assert proc.wait(timeout=30) == 0
+        assert marker.exists()
+        assert not flag.exists()  # only a primary writes POWERDOWNFLAG
+        wait_for(lambda: notes.exists() and "SHUTDOWN" in notes.read_text())
+        assert "FSD" in notes.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
-def test_wrong_password_is_reported_and_the_monitor_keeps_running(tmp_path: Path) -> None:
-    with start_nut_dummy(tmp_path / "nut", DUMP, users=USERS) as nut:
-        proc, marker, _, _ = start_monitor(tmp_path, f"MONITOR {nut.address()} 1 mon wrong secondary")
-        try:
-            time.sleep(3)
-            assert proc.poll() is None and not marker.exists()
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            out, _ = proc.communicate(timeout=15)
-        assert "Access denied" in out or "ACCESS-DENIED" in out or "Password" in out, out
-        assert out.count("Poll UPS") == 1  # said once, not every poll
-        assert "Traceback" not in out
+def test_wrong_password_is_reported_and_the_monitor_keeps_running(nut: NutReference, tmp_path: Path) -> None:
+    proc, marker, _, _ = start_monitor(tmp_path, f"MONITOR {nut.address()} 1 mon wrong secondary")
+    try:
+        time.sleep(3)
+        assert proc.poll() is None and not marker.exists()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=15)
+    assert "Access denied" in out or "ACCESS-DENIED" in out or "Password" in out, out
+    assert out.count("Poll UPS") == 1  # said once, not every poll
+    assert "Traceback" not in out
