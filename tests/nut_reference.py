@@ -213,15 +213,21 @@ def start_nut_dummy(
 
 
 def start_nut_dummies(
-    workdir: Path, count: int, dev_file: str | Path, users: Mapping[str, Mapping[str, str]] = DEFAULT_USERS
+    workdir: Path,
+    dev_files: list[str | Path],
+    users: Mapping[str, Mapping[str, str]] = DEFAULT_USERS,
+    desc: str | None = None,
 ) -> list[NutReference]:
-    """``count`` independent references (in ``workdir/0``, ``workdir/1``...), started side by side.
+    """One independent reference per dump (in ``workdir/0``, ``workdir/1``...), started side by side.
 
     NUT takes two seconds to start whatever the machine (dummy-ups sleeps a second before it makes its socket,
-    upsd a second more before it serves): a module wanting a fresh one per test starts them all at once.
+    upsd a second more before it serves): a module wanting several starts them all at once.
     """
-    with ThreadPoolExecutor(max(count, 1)) as pool:
-        starts = [pool.submit(start_nut_dummy, workdir / str(n), dev_file, users) for n in range(count)]
+    with ThreadPoolExecutor(max(len(dev_files), 1)) as pool:
+        starts = [
+            pool.submit(start_nut_dummy, workdir / str(n), dev_file, users, desc=desc)
+            for n, dev_file in enumerate(dev_files)
+        ]
     references = [start.result() for start in starts if start.exception() is None]
     failures = [error for start in starts if (error := start.exception()) is not None]
     if failures:

@@ -17,7 +17,16 @@ from pathlib import Path
 import pytest
 
 from appliance.clients.nut_client import AsyncNutClient, NutClient, NutError
-from tests.nut_reference import ADMIN, DDL, HAVE_NUT, MONITOR, NutReference, start_nut_dummy
+from tests.nut_reference import (
+    ADMIN,
+    DDL,
+    DEFAULT_USERS,
+    HAVE_NUT,
+    MONITOR,
+    NutReference,
+    start_nut_dummies,
+    start_nut_dummy,
+)
 
 pytestmark = pytest.mark.skipif(not HAVE_NUT, reason="Debian's NUT binaries are not installed")
 
@@ -56,16 +65,24 @@ def wait_for_value(nut: NutReference, var: str, expected: str, timeout: float = 
     return value
 
 
-@pytest.fixture(scope="module", params=DUMPS, ids=lambda p: p.name.split("__")[1])
-def nut(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[NutReference]:
-    with start_nut_dummy(tmp_path_factory.mktemp("nut"), request.param, desc="Test UPS") as reference:
-        yield reference
+@pytest.fixture(scope="module")
+def references(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[NutReference]]:
+    """One Debian upsd + dummy-ups per dump and one more of the first dump for the writing tests, started at once
+    (NUT's own start takes two seconds)."""
+    started = start_nut_dummies(tmp_path_factory.mktemp("nut"), [*DUMPS, DUMPS[0]], DEFAULT_USERS, desc="Test UPS")
+    yield started
+    for reference in started:
+        reference.stop()
+
+
+@pytest.fixture(scope="module", params=range(len(DUMPS)), ids=[p.name.split("__")[1] for p in DUMPS])
+def nut(request: pytest.FixtureRequest, references: list[NutReference]) -> NutReference:
+    return references[request.param]
 
 
 @pytest.fixture(scope="module")
-def apc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NutReference]:
-    with start_nut_dummy(tmp_path_factory.mktemp("apc"), DUMPS[0]) as reference:
-        yield reference
+def apc(references: list[NutReference]) -> NutReference:
+    return references[len(DUMPS)]
 
 
 def read_cases(nut: NutReference) -> list[list[str]]:

@@ -75,7 +75,7 @@ def nut_pool(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     started at once (NUT's own start takes two seconds)."""
     tests = [item for item in request.session.items if item.module is request.module]
     wanted = sum("nut" in item.fixturenames for item in tests)  # type: ignore[attr-defined]
-    references = start_nut_dummies(tmp_path_factory.mktemp("nut"), wanted, DUMP, USERS)
+    references = start_nut_dummies(tmp_path_factory.mktemp("nut"), [DUMP] * wanted, USERS)
     yield references
     for reference in references:
         reference.stop()
