@@ -67,9 +67,19 @@ class Conversation:
         self.data = b""
         self.closed = False
 
+    def send(self, line: str) -> None:
+        """Send one request line (nothing once the server hung up)."""
+        try:
+            self.sock.sendall(line.encode() + b"\n")
+        except OSError:  # the server closed the connection (after LOGOUT)
+            self.closed = True
+
     def receive(self) -> None:
         """Read what has arrived (the socket is readable)."""
-        chunk = self.sock.recv(65536)
+        try:
+            chunk = self.sock.recv(65536)
+        except ConnectionResetError:  # closed after LOGOUT with a request of ours still unread
+            chunk = b""
         self.data += chunk
         self.closed = not chunk
 
@@ -96,8 +106,8 @@ def exchange(conversations: list[Conversation], request: str | None, wait: float
     seconds passed for those without one (a request some server does not answer). ``None`` sends nothing and
     gathers whatever arrives within ``wait``."""
     for conversation in conversations:
-        if request is not None:
-            conversation.sock.sendall(request.encode() + b"\n")
+        if request is not None and not conversation.closed:
+            conversation.send(request)
     deadline = time.monotonic() + wait
     pending = list(conversations)
     while pending and (left := deadline - time.monotonic()) > 0:
