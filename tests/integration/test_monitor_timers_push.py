@@ -13,17 +13,12 @@ from pathlib import Path
 import pytest
 
 from tests.integration import test_monitor_vs_nut_upsd
-from tests.integration.test_monitor_vs_nut_upsd import ROOT, set_status, start_monitor, wait_for
+from tests.integration.test_monitor_vs_nut_upsd import ROOT, logged_in, set_status, start_monitor, wait_for
 from tests.nut_reference import HAVE_NUT, NutReference
 
 pytestmark = pytest.mark.skipif(not HAVE_NUT, reason="Debian's nut-server is not installed")
 # A fresh Debian upsd + dummy-ups per test, all started at once.
 nut_pool, nut = test_monitor_vs_nut_upsd.nut_pool, test_monitor_vs_nut_upsd.nut
-
-
-def logged_in(nut: NutReference, count: int = 1) -> bool:
-    listing = subprocess.run(["upsc", "-c", nut.address()], capture_output=True, text=True).stdout
-    return len(listing.split()) >= count
 
 
 def write_upssched(confdir: Path, rules: str) -> Path:

@@ -88,6 +88,19 @@ def nut(nut_pool: list[NutReference]) -> Iterator[NutReference]:
         yield reference
 
 
+def logged_in(nut: NutReference, count: int = 1) -> bool:
+    """At least ``count`` clients logged in to the UPS (what ``upsc -c`` lists)."""
+    listing = subprocess.run(["upsc", "-c", nut.address()], capture_output=True, text=True).stdout
+    return len(listing.split()) >= count
+
+
+def kill_if_running(proc: subprocess.Popen[str]) -> None:
+    """End a monitor the test did not see exit."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
 def wait_for(predicate, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -98,9 +111,7 @@ def wait_for(predicate, timeout: float = 20.0) -> None:  # type: ignore[no-untyp
 def test_primary_power_failure_sets_fsd_writes_the_flag_and_shuts_down(nut: NutReference, tmp_path: Path) -> None:
     proc, marker, notes, flag = start_monitor(tmp_path, f"MONITOR {nut.address()} 1 boss b primary")
     try:
-        wait_for(
-            lambda: "127.0.0.1" in subprocess.run(["upsc", "-c", nut.address()], capture_output=True, text=True).stdout
-        )
+        wait_for(lambda: logged_in(nut))
         set_status(nut, "OB DISCHRG")
         wait_for(lambda: notes.exists() and "ONBATT" in notes.read_text())
         set_status(nut, "OB DISCHRG LB")
@@ -113,17 +124,13 @@ def test_primary_power_failure_sets_fsd_writes_the_flag_and_shuts_down(nut: NutR
         assert "ONBATT UPS ups@127.0.0.1" in text and "LOWBATT" in text
         assert text.index("ONBATT") < text.index("LOWBATT") < text.index("SHUTDOWN")
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        kill_if_running(proc)
 
 
 def test_secondary_shuts_down_when_the_primary_sets_fsd(nut: NutReference, tmp_path: Path) -> None:
     proc, marker, notes, flag = start_monitor(tmp_path, f"MONITOR {nut.address()} 1 mon m secondary")
     try:
-        wait_for(
-            lambda: "127.0.0.1" in subprocess.run(["upsc", "-c", nut.address()], capture_output=True, text=True).stdout
-        )
+        wait_for(lambda: logged_in(nut))
         with socket.create_connection((nut.host, nut.port)) as sock:
             sock.sendall(b"USERNAME boss\nPASSWORD b\nLOGIN ups\nFSD ups\n")
             reader = sock.makefile("rb")
@@ -134,9 +141,7 @@ def test_secondary_shuts_down_when_the_primary_sets_fsd(nut: NutReference, tmp_p
         wait_for(lambda: notes.exists() and "SHUTDOWN" in notes.read_text())
         assert "FSD" in notes.read_text()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        kill_if_running(proc)
 
 
 def test_wrong_password_is_reported_and_the_monitor_keeps_running(nut: NutReference, tmp_path: Path) -> None:
