@@ -56,6 +56,7 @@ from appliance.drivers.hid_subdrivers import (
     Subdriver,
     subdriver_for,
 )
+from appliance.drivers.hid_subdrivers.common import number_or_none
 from appliance.drivers.hid_subdrivers.model import Withdraw
 from appliance.drivers.usb_transport import (
     USB_OPTIONS,
@@ -628,9 +629,8 @@ class UsbhidUps(Driver):
         binding = self.commands[name]
         assert isinstance(binding.row, HidCommand)
         text = param if param is not None else self._delay_value(binding.row.value)
-        try:
-            value = float(text)
-        except ValueError:
+        value = number_or_none(text)
+        if value is None:
             logger.info("instcmd %s: %r is not a number", name, text)
             return STAT_INVALID
         logger.info("instcmd: %s (%s = %s)", name, binding.field.path, text)
@@ -662,7 +662,8 @@ class UsbhidUps(Driver):
                 return STAT_UNKNOWN
             quirks = self.quirks
             assert quirks is not None
-            number = row.conversion.number_on(quirks, value, self.state.get) if row.conversion else _number(value)
+            conversion = row.conversion
+            number = conversion.number_on(quirks, value, self.state.get) if conversion else number_or_none(value)
             if number is None:
                 logger.info("setvar: %r is not a valid value of %s", value, name)
                 return STAT_INVALID
@@ -699,10 +700,3 @@ class DescriptorFields:
         """The string a string-index field points at; "" when absent."""
         index = self.value(path)
         return self.driver._string(int(index)) if index else ""
-
-
-def _number(text: str) -> float | None:
-    try:
-        return float(text)
-    except ValueError:
-        return None

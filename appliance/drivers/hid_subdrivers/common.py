@@ -62,6 +62,17 @@ HID_DATE = Conversion("date", to_text=_hid_date, from_text=_hid_date_number)
 KELVIN = Conversion("Kelvin", to_text=_kelvin_to_celsius)
 STRING_INDEX = Conversion("string", string_index=True)
 
+
+def number_or_none(text: str | None) -> float | None:
+    """A published or user-given text as a number; None when absent or not a number."""
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
 PS = "UPS.PowerSummary"
 PRESENT = f"{PS}.PresentStatus"
 

@@ -15,6 +15,7 @@ from appliance.drivers.hid_subdrivers.common import (
     TEST_RESULT,
     beeper_commands,
     delay_rows,
+    number_or_none,
     rw,
     status_rows,
     test_commands,
@@ -83,20 +84,13 @@ class CyberPowerQuirks(Quirks):
         if name != "battery.voltage" or not self.might_need_scale:
             return value
         if not self.scale_checked:
-            nominal = _number(published("battery.voltage.nominal"))
+            nominal = number_or_none(published("battery.voltage.nominal"))
             if nominal:
                 if value / nominal > BATTERY_SANITY_RATIO:
                     logger.info("battery readings will be scaled by 2/3")
                     self.battery_scale = 2.0 / 3
                 self.scale_checked = True
         return value * self.battery_scale
-
-
-def _number(text: str | None) -> float | None:
-    try:
-        return float(text) if text is not None else None
-    except ValueError:
-        return None
 
 
 _CPS_TIMERS, _CPS_COMMANDS, _CPS_DELAYS = delay_rows("UPS.Output")
