@@ -6,8 +6,14 @@ from a value per usage path, records SET_REPORTs (and applies them), queues Inpu
 pipe, and can be unplugged (every call raises UsbGone). :class:`FakeHidUps` puts a simulator on
 ``tests/fake_usb.py``'s bus so that the real pyusb code runs.
 
-The three units (:func:`apc_back_ups_es_850g2`, :func:`cyberpower_cp1500pfclcd`, :func:`eaton_5e650i`) publish
-the variables of their nut-ddl dumps:
+Each unit publishes the variables of a nut-ddl dump. Two run on a real unit's whole report descriptor
+(tests/data/hid_descriptors, each with its source):
+
+- APC Back-UPS BK650M2-CH (:func:`apc_back_ups_bk650m2_ch`): the unit itself replayed, its descriptor and its own
+  answer to every GET_REPORT, byte for byte, from the usbhid-ups 2.8.0 explore log in its nut-ddl report.
+- CyberPower CST135UC2 (:func:`cyberpower_cst135uc2`): its own descriptor, with its series' (CST135XLU) dump values.
+
+The others are built (no whole descriptor of them is published):
 
 - APC Back-UPS ES 850G2: the first 195 bytes of the descriptor are the unit's own, as its owner posted them in
   NUT issue #1304 (https://github.com/networkupstools/nut/issues/1304, "Report Descriptor: (1049 bytes)"); the
@@ -39,6 +45,7 @@ from appliance.drivers.hid_descriptor import (
 from appliance.drivers.hid_subdrivers import APC, CYBERPOWER, EATON, TRIPPLITE, Subdriver
 from appliance.drivers.usb_transport import UsbGone, UsbIdentity, UsbStall
 from tests.fake_usb import FakeDevice
+from tests.hid_descriptors import load_descriptor, load_nut_paths
 
 VOLT = 0x00F0D121
 VA = 0x0000D121
@@ -143,6 +150,10 @@ class SimulatedUnit:
     subdriver: Subdriver
     raw_values: dict[str, int] = field(default_factory=dict)
     """Logical values put on the wire as they are (a field whose descriptor range lies about them)."""
+    replies: dict[int, bytes] = field(default_factory=dict)
+    """The unit's own answers to GET_REPORT by report ID, byte for byte as recorded from it (some shorter than
+    the report, as the unit sent them). A report is answered with its recording while none of its fields has
+    been given a value other than ``values``; after that, the recording with the changed fields written in."""
 
 
 class HidUpsSimulator:
@@ -175,10 +186,18 @@ class HidUpsSimulator:
 
     def _encode(self, report_id: int, report_type: int) -> bytes:
         length = self.parsed.report_length(report_id, report_type)
-        data = bytearray(length)
+        fields = list(self.parsed.fields_of(report_id, report_type))
+        recorded = self.unit.replies.get(report_id)
+        if recorded is not None:
+            fields = [item for item in fields if self.values.get(item.path) != self.unit.values.get(item.path)]
+            if not fields:
+                return recorded
+            data = bytearray(recorded[:length].ljust(length, b"\0"))
+        else:
+            data = bytearray(length)
         if self.parsed.uses_report_ids:
             data[0] = report_id
-        for item in self.parsed.fields_of(report_id, report_type):
+        for item in fields:
             raw = self.unit.raw_values.get(item.path)
             logical = raw if raw is not None else to_logical(item, self.values.get(item.path, 0))
             insert(data, item, logical, self.parsed.uses_report_ids)
@@ -539,4 +558,86 @@ def tripplite_smart550usb() -> SimulatedUnit:
         },
         strings={STRING_BASE + 1: "PbAC"},
         subdriver=TRIPPLITE,
+    )
+
+
+def recorded_unit(name: str, identity: UsbIdentity, strings: dict[int, str], subdriver: Subdriver) -> SimulatedUnit:
+    """A real unit replayed: descriptor ``name`` and the answers NUT recorded from it (its ``.paths`` file).
+
+    Each report is answered with the bytes the unit sent NUT the first time NUT asked for it; ``values`` are
+    what those bytes hold, field by field (tests/unit/test_real_descriptors.py checks they are NUT's values).
+    """
+    descriptor = load_descriptor(name)
+    replies: dict[int, bytes] = {}
+    for item in load_nut_paths(name):
+        replies.setdefault(item.report_id, item.report)
+    parsed = parse_descriptor(descriptor, subdriver.names)
+    values: dict[str, float] = {}
+    for item in parsed.fields:
+        if item.report_id in replies:
+            data = replies[item.report_id].ljust(parsed.report_length(item.report_id, item.report_type), b"\0")
+            values.setdefault(item.path, to_physical(item, extract(data, item, parsed.uses_report_ids)))
+    return SimulatedUnit(identity, descriptor, values, strings, subdriver, replies=replies)
+
+
+def apc_back_ups_bk650m2_ch() -> SimulatedUnit:
+    """APC Back-UPS BK650M2-CH (051d:0002), the unit itself replayed: online, and discharging as it said.
+
+    Its own report descriptor and its own answers to every GET_REPORT, byte for byte, from the usbhid-ups 2.8.0
+    ``-x explore`` log its owner sent to nut-ddl (tests/data/hid_descriptors/apc_back-ups_bk650m2-ch.*); the
+    USB strings are the ones that log prints. The same report's ``upsc`` listing is the unit's nut-ddl dump,
+    ``APC__Back-UPS_BK650M2-CH__usbhid-ups__2.8.0__01.dev``.
+    """
+    vendor, product, serial = "American Power Conversion", "BK650M2-CH", "9B2019A14274"
+    return recorded_unit(
+        "apc_back-ups_bk650m2-ch",
+        UsbIdentity(0x051D, 0x0002, vendor, product, serial, "001", "006", "003"),
+        strings={1: vendor, 2: product, 3: serial, 4: "PbAc"},
+        subdriver=APC,
+    )
+
+
+def cyberpower_cst135uc2() -> SimulatedUnit:
+    """CyberPower CST135UC2 (0764:0601) on its own report descriptor, online, with its series' nut-ddl values.
+
+    The descriptor is the unit's (tests/data/hid_descriptors/cyberpower_cst135uc2.txt); nut-ddl has no dump of
+    this model, so the values are those of the same series' CST135XLU
+    (``Cyber_Power_Systems__CST135XLU__usbhid-ups__2.7.4__01.dev``), whose variables this descriptor carries
+    one for one. The timers count minutes: DelayBeforeShutdown's physical range makes logical -1 read -60 s.
+    """
+    descriptor = load_descriptor("cyberpower_cst135uc2")
+    return SimulatedUnit(
+        identity=UsbIdentity(0x0764, 0x0601, "CPS", "CST135UC2", "CR7EO2003120", "001", "007", "004"),
+        descriptor=descriptor,
+        values={
+            f"{PS}.iProduct": 2,
+            f"{PS}.iSerialNumber": 3,
+            f"{PS}.iManufacturer": 1,
+            f"{PS}.iDeviceChemistry": STRING_BASE + 1,
+            f"{PS}.iOEMInformation": 1,
+            f"{PS}.Rechargeable": 1,
+            f"{PS}.CapacityMode": 2,
+            f"{PS}.DesignCapacity": 100,
+            f"{PS}.FullChargeCapacity": 100,
+            f"{PS}.WarningCapacityLimit": 20,
+            f"{PS}.RemainingCapacityLimit": 10,
+            f"{PS}.RemainingCapacity": 100,
+            f"{PS}.RunTimeToEmpty": 15690,
+            f"{PS}.RemainingTimeLimit": 300,
+            f"{PS}.ConfigVoltage": 24,
+            f"{PS}.Voltage": 24.0,
+            f"{PS}.AudibleAlarmControl": 1,
+            f"{PS}.PresentStatus.ACPresent": 1,
+            f"{PS}.PresentStatus.FullyCharged": 1,
+            "UPS.Input.ConfigVoltage": 120,
+            "UPS.Input.Voltage": 121.0,
+            "UPS.Output.Voltage": 137.0,
+            "UPS.Output.PercentLoad": 4,
+            "UPS.Output.Test": 6,
+            "UPS.Output.DelayBeforeShutdown": -60,
+            "UPS.Output.DelayBeforeStartup": -60,
+            "UPS.Output.ConfigActivePower": 810,
+        },
+        strings={1: "CPS", 2: "CST135UC2", 3: "CR7EO2003120", STRING_BASE + 1: "PbAcid"},
+        subdriver=CYBERPOWER,
     )

@@ -17,9 +17,10 @@ repeated on every interrupt IN poll (the unit ignores Set_Idle).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
-DDL = Path("/work/shared/ddl/Tripp_Lite")
+from tests.nut_reference import DDL as DDL_ROOT
+
+DDL = DDL_ROOT / "Tripp_Lite"
 ACCEPTED = b"\r\0\0\0\0\0\0"
 
 

@@ -39,8 +39,10 @@ from tests.hid_sim import (  # noqa: E402
     PS,
     HidUpsSimulator,
     SimulatedUnit,
+    apc_back_ups_bk650m2_ch,
     apc_back_ups_es_850g2,
     cyberpower_cp1500pfclcd,
+    cyberpower_cst135uc2,
     eaton_5e650i,
     tripplite_smart550usb,
 )
@@ -49,9 +51,18 @@ from tests.integration.tripplite_umockdev import UsbDevfs, answer_ioctls_during,
 
 UNITS = {
     unit.__name__: unit
-    for unit in (apc_back_ups_es_850g2, cyberpower_cp1500pfclcd, eaton_5e650i, tripplite_smart550usb, eaton_5p650)
+    for unit in (
+        apc_back_ups_es_850g2,
+        apc_back_ups_bk650m2_ch,
+        cyberpower_cp1500pfclcd,
+        cyberpower_cst135uc2,
+        eaton_5e650i,
+        tripplite_smart550usb,
+        eaton_5p650,
+    )
 }
-"""The units a run may name; units sharing a vendor:product (the 5E and the 5P) go in separate runs."""
+"""The units a run may name; units sharing a vendor:product (the 5E and the 5P, the two APCs) go in separate
+runs."""
 MANUFACTURER, PRODUCT, SERIAL = 1, 2, 3
 GET_DESCRIPTOR, GET_REPORT, SET_REPORT = 0x06, 0x01, 0x09
 STRING, HID_REPORT = 0x03, 0x22
@@ -89,9 +100,10 @@ def add_device(testbed: UMockdev.Testbed, unit: SimulatedUnit, number: int) -> s
 
 
 def on_battery(values: dict[str, float]) -> dict[str, float]:
-    """``values`` of a unit that lost its input: AC and charging bits cleared, Discharging set."""
+    """``values`` of a unit that lost its input: AC and charging bits cleared (APC units report ACPresent in
+    PresentStatus and alone in its own report), Discharging set."""
     cleared = ("ACPresent", "Charging", "FullyCharged")
-    changed = {path: 0 for path in values if path.rpartition(".")[2] in cleared and ".PresentStatus." in path}
+    changed = {path: 0 for path in values if path.rpartition(".")[2] in cleared}
     return {**values, **changed, f"{PS}.PresentStatus.Discharging": 1}
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -16,8 +15,8 @@ from appliance.drivers.usb_transport import UsbConnection, UsbIdentity
 from appliance.drivers.usbhid_ups import UsbhidUps, synthesize_status
 from appliance.protocol.driver_socket import STAT_HANDLED, STAT_INVALID, STAT_UNKNOWN
 from tests import hid_sim
+from tests.nut_reference import DDL
 
-DDL = Path("/work/shared/ddl")
 PS = "UPS.PowerSummary"
 # Variables the driver core (runner) publishes, not the driver.
 CORE = ("driver.", "device.")
@@ -62,20 +61,32 @@ UNITS: list[tuple[Callable[[], hid_sim.SimulatedUnit], str]] = [
     ),
     (hid_sim.eaton_5e650i, "Eaton/Eaton__5E650iUSB-AU__usbhid-ups__2.7.1__02.dev"),
     (hid_sim.tripplite_smart550usb, "Tripp_Lite/Tripp_Lite__Smart550USB__usbhid-ups__2.7.4__01.dev"),
+    (hid_sim.apc_back_ups_bk650m2_ch, "APC/APC__Back-UPS_BK650M2-CH__usbhid-ups__2.8.0__01.dev"),
+    (hid_sim.cyberpower_cst135uc2, "Cyber_Power_Systems/Cyber_Power_Systems__CST135XLU__usbhid-ups__2.7.4__01.dev"),
 ]
-NUT_280_VALUES = {
+UNIT_IDS = ["apc", "cyberpower", "eaton", "tripplite", "apc-bk650m2-ch-replayed", "cyberpower-cst135uc2"]
+DUMP_EXCEPTIONS = {
     # MGE HID 1.46 (NUT 2.8.0) names a unit without iModel "<iProduct> <VA rating>" and computes ups.realpower
     # (load x nominal VA x 0.8) where the 2.7.1 dump's MGE HID 1.32 did neither; Debian's usbhid-ups 2.8.0 gives
     # the same on this simulator (tests/integration/test_usbhid_vs_nut.py).
     "Eaton/Eaton__5E650iUSB-AU__usbhid-ups__2.7.1__02.dev": {"ups.model": "5E 650i 650", "ups.realpower": "73"},
+    # The replay is the unit's explore log, taken minutes apart from the dump's upsc listing: the log's
+    # PercentLoad report reads 0 (the dump says 5). The dump's owner wrote "xxxx" over ups.serial; its
+    # device.serial and the log keep the serial.
+    "APC/APC__Back-UPS_BK650M2-CH__usbhid-ups__2.8.0__01.dev": {"ups.load": "0", "ups.serial": "9B2019A14274"},
+    # The CST135UC2 carries its series' dump from the CST135XLU, under its own name and 0601 product ID.
+    "Cyber_Power_Systems/Cyber_Power_Systems__CST135XLU__usbhid-ups__2.7.4__01.dev": {
+        "ups.model": "CST135UC2",
+        "ups.productid": "0601",
+    },
 }
-"""Where NUT 2.8.0 publishes otherwise than a unit's older dump: NUT 2.8.0's values."""
+"""Where a unit rightly publishes otherwise than its dump, and why."""
 
 
-@pytest.mark.parametrize(("unit", "dump"), UNITS, ids=["apc", "cyberpower", "eaton", "tripplite"])
+@pytest.mark.parametrize(("unit", "dump"), UNITS, ids=UNIT_IDS)
 def test_each_subdriver_publishes_its_ddl_dump(unit: Callable[[], hid_sim.SimulatedUnit], dump: str) -> None:
     """Every variable of the dump, with its value, and nothing else (driver.* and device.* are the runner's)."""
-    expected = {k: v for k, v in dump_values(dump).items() if not k.startswith(CORE)} | NUT_280_VALUES.get(dump, {})
+    expected = {k: v for k, v in dump_values(dump).items() if not k.startswith(CORE)} | DUMP_EXCEPTIONS.get(dump, {})
     driver, state = make_driver(hid_sim.HidUpsSimulator(unit()))
     asyncio.run(start(driver))
     # The dump parser drops trailing blanks (the ES 850G2 serial has two).
@@ -95,15 +106,45 @@ def upsrw_listing(text: str) -> dict[str, int]:
     return found
 
 
-@pytest.mark.parametrize(("unit", "dump"), [UNITS[0], UNITS[3]], ids=["apc", "tripplite"])
-def test_commands_and_rw_types_match_the_dump(unit: Callable[[], hid_sim.SimulatedUnit], dump: str) -> None:
+def upscmd_listing(text: str) -> list[str]:
+    """The commands of a dump's ``upscmd -l`` comment block ("# name - description" after its heading)."""
+    found: list[str] = []
+    listing = False
+    for line in text.splitlines():
+        if line.startswith("# Instant commands supported"):
+            listing = True
+        elif listing and " - " in line:
+            found.append(line[2:].split(" - ")[0])
+        elif listing and "DEVICE:EOC" in line:
+            listing = False
+    return found
+
+
+OR500LCDRM1U = "Cyber_Power_Systems/Cyber_Power_Systems__OR500LCDRM1U__usbhid-ups__2.7.4__01.dev"
+
+
+@pytest.mark.parametrize(
+    ("unit", "dump", "not_in_descriptor"),
+    [
+        (*UNITS[0], set()),
+        (*UNITS[3], set()),
+        # The OR500LCDRM1U shares the CST135UC2's 0601 firmware family; its dump lists commands and upsrw. The
+        # CST135UC2's descriptor has no UPS.Input.*VoltageTransfer (its transfer points sit under UPS.Output,
+        # which cps-hid.c maps nowhere), so input.transfer.* are not writable there.
+        (hid_sim.cyberpower_cst135uc2, OR500LCDRM1U, {"input.transfer.high", "input.transfer.low"}),
+    ],
+    ids=["apc", "tripplite", "cyberpower-0601"],
+)
+def test_commands_and_rw_types_match_the_dump(
+    unit: Callable[[], hid_sim.SimulatedUnit], dump: str, not_in_descriptor: set[str]
+) -> None:
     """The commands of the dump's upscmd listing, and its upsrw variables with their lengths."""
     driver, state = make_driver(hid_sim.HidUpsSimulator(unit()))
     asyncio.run(start(driver))
     text = (DDL / dump).read_text()
-    listed = [line.split(" - ")[0][2:] for line in text.splitlines() if " - " in line and line.startswith("# ")]
-    assert state.commands() == sorted(listed)
-    assert {v.name: v.aux for v in state.variables() if v.is_writable} == upsrw_listing(text)
+    assert state.commands() == sorted(upscmd_listing(text))
+    writable = {name: length for name, length in upsrw_listing(text).items() if name not in not_in_descriptor}
+    assert {v.name: v.aux for v in state.variables() if v.is_writable} == writable
 
 
 def test_status_synthesis_follows_nut_order() -> None:
@@ -240,3 +281,18 @@ def test_matching_and_the_vendor_product_table() -> None:
     assert (0x0764, 0x0501, "CyberPower HID 0.6") in table
     assert (0x0463, 0xFFFF, "MGE HID 1.46") in table
     assert (0x09AE, 0x3024, "TrippLite HID 0.84") in table
+
+
+def test_the_replayed_bk650m2_ch_is_ol_dischrg_unless_told_onlinedischarge(caplog: pytest.LogCaptureFixture) -> None:
+    """The BK650M2-CH's own reports say OL+DISCHRG while on mains; its owner needed ``onlinedischarge`` to see OB.
+
+    As NUT 2.8.0 did for him (the dump's comment), the driver names the option once, and with it reports OB.
+    """
+    for flag, status in ((False, "OL DISCHRG"), (True, "OB DISCHRG")):
+        caplog.clear()
+        driver, state = make_driver(hid_sim.HidUpsSimulator(hid_sim.apc_back_ups_bk650m2_ch()), onlinedischarge=flag)
+        asyncio.run(start(driver))
+        asyncio.run(driver.update())
+        assert state.get("ups.status") == status
+        hints = [r for r in caplog.records if "onlinedischarge" in r.getMessage()]
+        assert len(hints) == (0 if flag else 1)
