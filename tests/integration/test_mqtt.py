@@ -248,8 +248,12 @@ def test_prometheus_metrics(tmp_path: Path) -> None:
         assert 'network_ups_tools_ups_status{flag="OB",ups="ups"} 0.0' in body
         assert 'network_ups_tools_data_stale{ups="ups"} 0.0' in body
         upsrw(stack, "ups.status", "OB")
-        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-        assert 'network_ups_tools_ups_status{flag="OB",ups="ups"} 1.0' in body
+        # upsd's OK means "passed to the driver"; the change reaches the metrics a moment later.
+        deadline = time.monotonic() + 5
+        while 'network_ups_tools_ups_status{flag="OB",ups="ups"} 1.0' not in body:
+            assert time.monotonic() < deadline, body
+            time.sleep(0.02)
+            body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
         with pytest.raises(urllib.error.HTTPError):
             urllib.request.urlopen(f"http://127.0.0.1:{port}/other", timeout=5)
     finally:
