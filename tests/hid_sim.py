@@ -6,12 +6,14 @@ from a value per usage path, records SET_REPORTs (and applies them), queues Inpu
 pipe, and can be unplugged (every call raises UsbGone). :class:`FakeHidUps` puts a simulator on
 ``tests/fake_usb.py``'s bus so that the real pyusb code runs.
 
-Each unit publishes the variables of a nut-ddl dump. Two run on a real unit's whole report descriptor
-(tests/data/hid_descriptors, each with its source):
+Each unit publishes the variables of a NUT listing of its model. Three run on a real unit's whole report
+descriptor (tests/data/hid_descriptors, each with its source):
 
 - APC Back-UPS BK650M2-CH (:func:`apc_back_ups_bk650m2_ch`): the unit itself replayed, its descriptor and its own
   answer to every GET_REPORT, byte for byte, from the usbhid-ups 2.8.0 explore log in its nut-ddl report.
 - CyberPower CST135UC2 (:func:`cyberpower_cst135uc2`): its own descriptor, with its series' (CST135XLU) dump values.
+- SANTAK TG-BOX 850, Eaton's brand in China (:func:`eaton_santak_tg_box_850`): its own descriptor, and the reports
+  its owner captured, byte for byte.
 
 The others are built (no whole descriptor of them is published):
 
@@ -561,22 +563,29 @@ def tripplite_smart550usb() -> SimulatedUnit:
     )
 
 
-def recorded_unit(name: str, identity: UsbIdentity, strings: dict[int, str], subdriver: Subdriver) -> SimulatedUnit:
-    """A real unit replayed: descriptor ``name`` and the answers NUT recorded from it (its ``.paths`` file).
-
-    Each report is answered with the bytes the unit sent NUT the first time NUT asked for it; ``values`` are
-    what those bytes hold, field by field (tests/unit/test_real_descriptors.py checks they are NUT's values).
-    """
-    descriptor = load_descriptor(name)
-    replies: dict[int, bytes] = {}
-    for item in load_nut_paths(name):
-        replies.setdefault(item.report_id, item.report)
+def replayed_values(descriptor: bytes, subdriver: Subdriver, replies: Mapping[int, bytes]) -> dict[str, float]:
+    """What a unit's recorded answers hold, field by field (a short answer reads as zeros past its end, as NUT
+    reads it)."""
     parsed = parse_descriptor(descriptor, subdriver.names)
     values: dict[str, float] = {}
     for item in parsed.fields:
         if item.report_id in replies:
             data = replies[item.report_id].ljust(parsed.report_length(item.report_id, item.report_type), b"\0")
             values.setdefault(item.path, to_physical(item, extract(data, item, parsed.uses_report_ids)))
+    return values
+
+
+def recorded_unit(name: str, identity: UsbIdentity, strings: dict[int, str], subdriver: Subdriver) -> SimulatedUnit:
+    """A real unit replayed: descriptor ``name`` and the answers NUT recorded from it (its ``.paths`` file).
+
+    Each report is answered with the bytes the unit sent NUT the first time NUT asked for it; ``values`` are
+    what those bytes hold (tests/unit/test_real_descriptors.py checks they are NUT's values).
+    """
+    descriptor = load_descriptor(name)
+    replies: dict[int, bytes] = {}
+    for item in load_nut_paths(name):
+        replies.setdefault(item.report_id, item.report)
+    values = replayed_values(descriptor, subdriver, replies)
     return SimulatedUnit(identity, descriptor, values, strings, subdriver, replies=replies)
 
 
@@ -640,4 +649,65 @@ def cyberpower_cst135uc2() -> SimulatedUnit:
         },
         strings={1: "CPS", 2: "CST135UC2", 3: "CR7EO2003120", STRING_BASE + 1: "PbAcid"},
         subdriver=CYBERPOWER,
+    )
+
+
+SANTAK_TG_BOX_850_REPLIES = [
+    "01 25 00 00",  # ACPresent, Charging, Good; no overload, no shutdown imminent (the README's bit diagram)
+    "06 64 e0 04 00 00",  # 100 %, 1248 s
+    "07 02 02 01 00 03 18 02",  # ... PercentLoad 24 %
+    "08 14",  # RemainingCapacityLimit 20 %
+    "0d 52 03 32",  # 850 VA, 50 Hz
+    "0e e6 00",  # output 230 V
+    "12 dc",  # nominal 220 V
+    "13 08 01",  # high transfer 264 V
+    "14 b8",  # low transfer 184 V
+    "1f 02",  # beeper enabled
+]
+"""The SANTAK TG-BOX 850's answers to GET_REPORT as its owner captured them (the README of
+ludoux/esp32-nut-server-usbhid, the source named in tests/data/hid_descriptors/eaton_santak_tg-box_850.txt)."""
+
+
+def eaton_santak_tg_box_850() -> SimulatedUnit:
+    """SANTAK TG-BOX 850 (Eaton's brand in China, 0463:ffff, MGE HID) on its own descriptor, online and charging.
+
+    The reports its owner captured are answered byte for byte (:data:`SANTAK_TG_BOX_850_REPLIES`); the others
+    (outlets, strings, timers, converter type) hold the values of the NUT 2.7.4 listing of the same unit that
+    his project embeds (main/esp32-nut-server-usbhid.c, as JSON). The USB product string is "SANTAK TG-BOX":
+    NUT appends the VA rating when iModel is empty, which gives that listing's "SANTAK TG-BOX 850".
+    """
+    descriptor = load_descriptor("eaton_santak_tg-box_850")
+    replies = {report[0]: report for report in map(bytes.fromhex, SANTAK_TG_BOX_850_REPLIES)}
+    values = replayed_values(descriptor, EATON, replies) | {
+        f"{PS}.iManufacturer": 1,
+        f"{PS}.iProduct": 2,
+        f"{PS}.iSerialNumber": 3,
+        f"{PS}.iDeviceChemistry": STRING_BASE + 1,
+        f"{PS}.iVersion": STRING_BASE + 2,
+        f"{PS}.RemainingCapacityLimitSetting": 20,
+        f"{PS}.CapacityMode": 2,
+        f"{PS}.DesignCapacity": 100,
+        f"{PS}.FullChargeCapacity": 100,
+        f"{PS}.FlowID": 4,
+        "UPS.Flow.[4].FlowID": 4,
+        "UPS.OutletSystem.Outlet.[1].FlowID": 4,
+        "UPS.OutletSystem.Outlet.[1].OutletID": 0,
+        "UPS.OutletSystem.Outlet.[1].PresentStatus.Switchable": 1,
+        "UPS.OutletSystem.Outlet.[1].PresentStatus.SwitchOn/Off": 1,
+        "UPS.OutletSystem.Outlet.[2].FlowID": 4,
+        "UPS.OutletSystem.Outlet.[2].OutletID": 1,
+        "UPS.OutletSystem.Outlet.[2].PresentStatus.Switchable": 0,
+        "UPS.OutletSystem.Outlet.[2].PresentStatus.SwitchOn/Off": 1,
+        "UPS.PowerConverter.ConverterType": 1,
+        f"{PS}.DelayBeforeShutdown": 0,
+        f"{PS}.DelayBeforeStartup": 0,
+    }
+    vendor, product, serial = "EATON", "SANTAK TG-BOX", "Blank"
+    return SimulatedUnit(
+        identity=UsbIdentity(0x0463, 0xFFFF, vendor, product, serial, "001", "008", "005"),
+        descriptor=descriptor,
+        values=values,
+        strings={1: vendor, 2: product, 3: serial, STRING_BASE + 1: "PbAc", STRING_BASE + 2: "02.08.0010"},
+        subdriver=EATON,
+        replies=replies,
     )

@@ -44,6 +44,7 @@ from tests.hid_sim import (  # noqa: E402
     cyberpower_cp1500pfclcd,
     cyberpower_cst135uc2,
     eaton_5e650i,
+    eaton_santak_tg_box_850,
     tripplite_smart550usb,
 )
 from tests.hid_sim_eaton import eaton_5p650  # noqa: E402
@@ -57,6 +58,7 @@ UNITS = {
         cyberpower_cp1500pfclcd,
         cyberpower_cst135uc2,
         eaton_5e650i,
+        eaton_santak_tg_box_850,
         tripplite_smart550usb,
         eaton_5p650,
     )
