@@ -394,28 +394,29 @@ class UsbhidUps(Driver):
     def _explore(self, device: HidDevice) -> None:
         """Log every object of the descriptor with its value, as NUT's explore subdriver shows them at -DD."""
         for item in device.descriptor.fields:
-            if item.report_type != device.field_type:
-                continue
-            try:
-                logger.info("%s, Value: %g", item.describe(), device.read(item))
-            except (HidError, DeviceError) as err:
-                if isinstance(err, UsbGone):
-                    raise
-                logger.info("%s: not readable (%s)", item.describe(), err)
+            if item.report_type == device.field_type:
+                value = self._try_read(device, item, logging.INFO)
+                if value is not None:
+                    logger.info("%s, Value: %g", item.describe(), value)
 
     def _readable(self, device: HidDevice, path: str) -> HidField | None:
         """The field at ``path`` when the device has it and answers for it (NUT's init check)."""
         item = device.descriptor.find(path, device.field_type)
-        if item is None:
+        if item is None or self._try_read(device, item, logging.DEBUG) is None:
             return None
+        return item
+
+    @staticmethod
+    def _try_read(device: HidDevice, item: HidField, level: int) -> float | None:
+        """The field's value, or None (logged at ``level``) when the device does not answer for it; a device
+        gone from the bus is not an unanswered field: UsbGone goes up."""
         try:
-            device.read(item)
+            return device.read(item)
         except (HidError, DeviceError) as err:
             if isinstance(err, UsbGone):
                 raise
-            logger.debug("%s: not readable (%s)", path, err)
+            logger.log(level, "%s: not readable (%s)", item.describe(), err)
             return None
-        return item
 
     def _bind(self, subdriver: Subdriver, device: HidDevice) -> None:
         self.variables, self.flags, self.commands = [], [], {}

@@ -14,6 +14,7 @@ from appliance.drivers.hid_subdrivers.cyberpower import CHARGE_AT_MOST_100
 from appliance.drivers.usb_transport import UsbIdentity
 from appliance.drivers.usbhid_ups import synthesize_alarms, transfer_reason
 from tests import hid_sim
+from tests.hid_descriptors import DATA_DIR
 from tests.unit.test_usbhid_ups import Clock, make_driver, start
 
 PS = "UPS.PowerSummary"
@@ -202,3 +203,16 @@ def test_explore_takes_an_unknown_device_and_logs_its_objects(caplog: pytest.Log
         "Path: UPS.PowerSummary.RemainingCapacity, Type: Feature, ReportID: 0x05, Offset: 0, Size: 8, Value: 100"
         in (caplog.text)
     )
+
+
+def test_explore_on_the_replayed_bk650m2_ch_prints_what_nut_printed(caplog: pytest.LogCaptureFixture) -> None:
+    """``-x explore`` on the BK650M2-CH replay logs NUT 2.8.0's own explore lines for it, object for object
+    (the Feature ones: explore reads the device's Feature reports), with the same values."""
+    driver, _ = make_driver(hid_sim.HidUpsSimulator(hid_sim.apc_back_ups_bk650m2_ch()), explore=True)
+    with caplog.at_level(logging.INFO):
+        asyncio.run(start(driver))
+    ours = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Path: ")]
+    nut_text = (DATA_DIR / "apc_back-ups_bk650m2-ch.paths").read_text().splitlines()
+    nut = [line for line in nut_text if line.startswith("Path: ") and ", Type: Feature," in line]
+    assert len(nut) > 40
+    assert ours == nut
