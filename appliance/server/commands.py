@@ -82,10 +82,11 @@ class ServerModel:
     sessions: list[Session] = field(default_factory=list)
     descriptions: Descriptions = field(default_factory=Descriptions)
     tls_available: bool = False
-    # Exact request bytes of a successful single GET VAR -> (reply bytes, its UPS). Cleared on every change, so a
-    # hit is always what dispatch would answer (the listener still checks staleness). Saves most of a request's
-    # cost for pollers such as upsmon and Home Assistant.
-    reply_cache: dict[bytes, tuple[bytes, UpsEntry]] = field(default_factory=dict)
+    # Exact request bytes of a successful single GET VAR -> (reply bytes, its UPS's driver link, the instant its
+    # data turns stale if the driver stays silent). Cleared on every change event (values, FSD, DATASTALE, driver
+    # loss), so a hit is always what dispatch would answer; the listener checks the silence deadline on each hit.
+    # Saves most of a request's cost for pollers such as upsmon and Home Assistant.
+    reply_cache: dict[bytes, tuple[bytes, DriverLink, float]] = field(default_factory=dict)
 
     def invalidate(self, *_: object) -> None:
         """Forget cached replies (any variable, status, FSD or connection change)."""

@@ -96,6 +96,11 @@ class DriverLink:
             return True
         return self.clock() - self.last_heard > self.maxage
 
+    @property
+    def fresh_until(self) -> float:
+        """The instant (on :attr:`clock`) at which silence from the driver would make the data stale."""
+        return self.last_heard + self.maxage
+
     # -- lifecycle -----------------------------------------------------------------------------------
     def start(self) -> None:
         """Begin connecting (and reconnecting) in the background."""

@@ -204,6 +204,7 @@ class ClientProtocol(asyncio.Protocol):
         self.session: Session | None = None
         self.transport: asyncio.Transport | None = None
         self.paused = False
+        self.partial = False  # part of a request line is buffered in the codec (no cached reply then)
         # the loop, looked up once: asyncio.get_running_loop() costs a getpid() system call on every use
         self.loop = asyncio.get_running_loop()
         self.last_heard = self.loop.time()
@@ -240,12 +241,16 @@ class ClientProtocol(asyncio.Protocol):
         if session is None or transport is None or session.closing:
             return
         cached = self.model.reply_cache.get(data)
-        if cached is not None and not cached[1].link.is_stale and not self.codec.pending:
-            self.last_heard = self.loop.time()
-            transport.write(cached[0])
-            return
+        if cached is not None and not self.partial:
+            reply, link, fresh_until = cached
+            if link.clock() <= fresh_until:  # the only staleness that comes without a change event: silence
+                self.last_heard = self.loop.time()
+                transport.write(reply)
+                return
         replies: list[str] = []
-        for event in self.codec.receive(data):
+        events = self.codec.receive(data)
+        self.partial = self.codec.pending
+        for event in events:
             if isinstance(event, ProtocolError):
                 if event.reason.startswith("line longer"):
                     log.info("client %s sent an over-long request: closing", session.addr)
@@ -282,7 +287,7 @@ class ClientProtocol(asyncio.Protocol):
             return
         if len(self.model.reply_cache) >= MAX_CACHED_REPLIES:
             self.model.invalidate()
-        self.model.reply_cache[request] = (reply, entry)
+        self.model.reply_cache[request] = (reply, entry.link, entry.link.fresh_until)
 
     def upgraded(self, transport: asyncio.Transport) -> None:
         """The TLS handshake is done: talk through the new transport."""
