@@ -5,20 +5,29 @@ holds (``^`` not, ``&`` and, ``|`` or; line numbers are GPIO numbers on ``port``
 DISCHRG also set battery.charger.status; with ``default.battery.charge.low`` known, LB reports that charge and
 anything else 100 %; BYPASS removes battery.charge (all as NUT does).
 
-Built on gpiozero, whose ``GPIOZERO_PIN_FACTORY`` is honoured; when it is unset (or ``lgpio``) and the port is
-``gpiochipN``, lgpio opens that chip (a Pi 5 works on lgpio; RPi.GPIO is not needed). Edges arrive through
-gpiozero's callbacks and update ups.status at once, after ``debounce`` ms of stability (gpiozero's own
-bounce_time is not used: its backends disagree on what it means). Beyond NUT: ``pull`` (up/down/none),
+A ``gpiochipN`` port is opened as the Linux GPIO character device through lgpio, on any board, as NUT's libgpiod
+does (:class:`ChipLines`). gpiozero is used instead when a pin factory is chosen (``GPIOZERO_PIN_FACTORY`` other
+than lgpio, or one set in code, as the tests' MockFactory): :class:`GpiozeroLines`. gpiozero's own lgpio factory
+is not used for chips: it refuses to run unless it can read a Raspberry Pi revision code, which a Pi booted with
+Debian's kernel and upstream device tree does not publish (gpiozero#994). Edges arrive through callbacks and
+update ups.status at once, after ``debounce`` ms of stability; ``update`` reads the lines as the fallback for a
+missed edge. Beyond NUT: ``pull`` (up/down/none; unset leaves the line's bias as it is, as NUT does),
 ``active_low`` (invert every input) and a shutdown output, ``sdline``, driven high for ``sdtime`` seconds on
 ``-k`` (NUT's generic_gpio has no shutdown).
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import logging
 import os
 import re
-from typing import Any
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from appliance.drivers.base import DeviceError
 from appliance.drivers.contact_lines import (
@@ -44,21 +53,168 @@ def _check_pull(value: str) -> str | None:
     return None if value in PULLS else f"pull={value!r}: use up, down or none"
 
 
-def pin_factory(port: str) -> Any:
-    """The gpiozero pin factory: one already set, else ``GPIOZERO_PIN_FACTORY``, else lgpio on ``gpiochipN``.
+def import_lgpio() -> None:
+    """Import lgpio with its notification pipe in a directory of this process's own.
 
-    None lets gpiozero choose (from GPIOZERO_PIN_FACTORY, or its own fallback order).
+    At import, lgpio makes a FIFO ``.lgd-nfyN`` in ``$LG_WD`` (its C half) and opens it by that name relative to
+    the working directory (its Python half). A daemon whose working directory is ``/`` on a read-only root (our
+    units: ProtectSystem=strict) cannot import it, and two drivers in one directory would share one pipe
+    (joan2937/lg#12 and #22, gpiozero#1106). So both halves are pointed at a fresh private directory for the
+    import (under the unit's PrivateTmp), which is removed at exit; the working directory and environment are
+    put back.
     """
+    if "lgpio" in sys.modules:
+        return
+    workdir = tempfile.mkdtemp(prefix="appliance-lgpio-")
+    atexit.register(shutil.rmtree, workdir, True)
+    try:
+        previous = os.getcwd()
+    except OSError:  # the working directory was removed
+        previous = "/"
+    inherited = os.environ.get("LG_WD")
+    os.environ["LG_WD"] = workdir
+    os.chdir(workdir)
+    try:
+        import lgpio  # noqa: F401  (the import is the point: it opens the notification pipe)
+    finally:
+        os.chdir(previous)  # lgpio's C half changes directory to $LG_WD itself
+        if inherited is None:
+            del os.environ["LG_WD"]
+        else:
+            os.environ["LG_WD"] = inherited
+
+
+class GpioLines(Protocol):
+    """The lines one driver has claimed: read them, raise the shutdown output, release them."""
+
+    def levels(self) -> dict[int, bool]:
+        """Each input line's electrical level (True = high)."""
+        ...
+
+    def shutdown_on(self) -> None:
+        """Drive the shutdown line high."""
+        ...
+
+    def close(self) -> None:
+        """Release every line."""
+        ...
+
+
+class ChipLines:
+    """Lines of a GPIO character device (``/dev/gpiochipN``) through lgpio; ``on_edge()`` runs on lgpio's thread."""
+
+    def __init__(
+        self, chip: int, inputs: list[int], pull: str | None, sdline: int | None, on_edge: Callable[[], None]
+    ) -> None:
+        import_lgpio()
+        import lgpio
+
+        self._lgpio = lgpio
+        flags = {None: 0, "up": lgpio.SET_PULL_UP, "down": lgpio.SET_PULL_DOWN, "none": lgpio.SET_PULL_NONE}[pull]
+        self.handle = lgpio.gpiochip_open(chip)
+        self.inputs = inputs
+        self.claimed: list[int] = []
+        self.callbacks: list[Any] = []
+        try:
+            for line in inputs:
+                try:
+                    lgpio.gpio_claim_alert(self.handle, line, lgpio.BOTH_EDGES, flags)
+                except lgpio.error as err:  # a chip without edge interrupts: update() reads the line each poll
+                    logger.info("gpiochip%d line %d: no edge events (%s): read at each poll", chip, line, err)
+                    lgpio.gpio_claim_input(self.handle, line, flags)
+                else:
+                    self.callbacks.append(lgpio.callback(self.handle, line, lgpio.BOTH_EDGES, lambda *_: on_edge()))
+                self.claimed.append(line)
+            self.sdline = sdline
+            if sdline is not None:
+                lgpio.gpio_claim_output(self.handle, sdline, 0)
+                self.claimed.append(sdline)
+        except Exception:
+            self.close()
+            raise
+
+    def levels(self) -> dict[int, bool]:
+        """Each input line's level, read now."""
+        return {line: bool(self._lgpio.gpio_read(self.handle, line)) for line in self.inputs}
+
+    def shutdown_on(self) -> None:
+        """Drive the shutdown line high."""
+        assert self.sdline is not None
+        self._lgpio.gpio_write(self.handle, self.sdline, 1)
+
+    def close(self) -> None:
+        """Cancel the callbacks, free the lines, close the chip."""
+        for callback in self.callbacks:
+            callback.cancel()
+        for line in self.claimed:
+            with contextlib.suppress(Exception):
+                self._lgpio.gpio_free(self.handle, line)
+        self.callbacks, self.claimed = [], []
+        with contextlib.suppress(Exception):
+            self._lgpio.gpiochip_close(self.handle)
+
+
+class GpiozeroLines:
+    """Lines through gpiozero devices on ``factory`` (None: gpiozero's choice); ``on_edge()`` on its thread."""
+
+    def __init__(
+        self, factory: Any, inputs: list[int], pull: str | None, sdline: int | None, on_edge: Callable[[], None]
+    ) -> None:
+        from gpiozero import DigitalInputDevice, DigitalOutputDevice, PinFixedPull
+
+        self.devices: dict[int, Any] = {}
+        self.shutdown_line: Any = None
+        pull_up = PULLS[pull or "none"]
+        try:
+            for line in inputs:
+                try:
+                    device = DigitalInputDevice(
+                        line,
+                        pull_up=pull_up,
+                        active_state=True if pull_up is None else None,
+                        bounce_time=None,
+                        pin_factory=factory,
+                    )
+                except PinFixedPull:
+                    # GPIO2/3 on a Pi carry fixed I2C pull-ups: keep them (the level is read as it is anyway)
+                    logger.info("GPIO%d has a fixed pull-up resistor: pull=%s ignored for it", line, pull)
+                    device = DigitalInputDevice(line, pull_up=True, bounce_time=None, pin_factory=factory)
+                device.when_activated = device.when_deactivated = lambda *_: on_edge()
+                self.devices[line] = device
+            if sdline is not None:
+                self.shutdown_line = DigitalOutputDevice(sdline, initial_value=False, pin_factory=factory)
+        except Exception:
+            self.close()
+            raise
+
+    def levels(self) -> dict[int, bool]:
+        """Each input line's level, read now."""
+        return {line: bool(device.pin.state) for line, device in self.devices.items()}
+
+    def shutdown_on(self) -> None:
+        """Drive the shutdown line high."""
+        self.shutdown_line.on()
+
+    def close(self) -> None:
+        """Close every device."""
+        devices = [*self.devices.values(), self.shutdown_line]
+        self.devices, self.shutdown_line = {}, None
+        for device in devices:
+            if device is not None:
+                device.close()
+
+
+def open_lines(
+    port: str, inputs: list[int], pull: str | None, sdline: int | None, on_edge: Callable[[], None]
+) -> GpioLines:
+    """Claim the lines: through lgpio on a ``gpiochipN`` port, through gpiozero when a pin factory is chosen."""
     from gpiozero import Device
 
-    if Device.pin_factory is not None:
-        return Device.pin_factory
     chip = _CHIP.fullmatch(port.strip())
-    if os.environ.get("GPIOZERO_PIN_FACTORY", "lgpio") == "lgpio" and chip is not None:
-        from gpiozero.pins.lgpio import LGPIOFactory
-
-        return LGPIOFactory(chip=int(chip.group(1)))
-    return None
+    chosen = Device.pin_factory is not None or os.environ.get("GPIOZERO_PIN_FACTORY", "lgpio") != "lgpio"
+    if chip is not None and not chosen:
+        return ChipLines(int(chip.group(1)), inputs, pull, sdline, on_edge)
+    return GpiozeroLines(Device.pin_factory, inputs, pull, sdline, on_edge)
 
 
 class GenericGpio(ContactClosureDriver):
@@ -83,8 +239,8 @@ class GenericGpio(ContactClosureDriver):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.rules: GpioRules | None = None
-        self.inputs: dict[int, Any] = {}
-        self.shutdown_line: Any = None
+        self.lines: GpioLines | None = None
+        self.sdline: int | None = None
 
     async def open(self) -> None:
         """Parse the rules and claim the input lines (and the shutdown output, held low)."""
@@ -96,39 +252,15 @@ class GenericGpio(ContactClosureDriver):
         except ContactConfigError as err:
             raise DeviceError(str(err)) from None
         sdline = self.config.option("sdline")
-        if sdline is not None and int(sdline) in self.rules.lines:
+        self.sdline = None if sdline is None else int(sdline)
+        if self.sdline is not None and self.sdline in self.rules.lines:
             raise DeviceError(f"sdline={sdline}: line {sdline} is an input in rules")
         try:
-            self._claim(sdline)
-        except Exception as err:  # gpiozero raises many types (BadPinFactory, PinInvalidPin, GPIOPinInUse...)
-            await self.close()
+            self.lines = open_lines(
+                self.config.port, self.rules.lines, self.config.option("pull"), self.sdline, self._edge
+            )
+        except Exception as err:  # lgpio.error, or gpiozero's many (BadPinFactory, PinInvalidPin, GPIOPinInUse...)
             raise DeviceError(f"port {self.config.port}: can't use the GPIO lines: {err}") from None
-
-    def _claim(self, sdline: str | None) -> None:
-        from gpiozero import DigitalInputDevice, DigitalOutputDevice, PinFixedPull
-
-        assert self.rules is not None
-        factory = pin_factory(self.config.port)
-        pull = PULLS[self.config.option("pull") or "none"]
-        for line in self.rules.lines:
-            try:
-                device = DigitalInputDevice(
-                    line,
-                    pull_up=pull,
-                    active_state=True if pull is None else None,
-                    bounce_time=None,
-                    pin_factory=factory,
-                )
-            except PinFixedPull:
-                # GPIO2/3 on a Pi carry fixed I2C pull-ups: keep them (the level is read as it is anyway)
-                logger.info(
-                    "GPIO%d has a fixed pull-up resistor: pull=%s ignored for it", line, self.config.option("pull")
-                )
-                device = DigitalInputDevice(line, pull_up=True, bounce_time=None, pin_factory=factory)
-            device.when_activated = device.when_deactivated = self._edge
-            self.inputs[line] = device
-        if sdline is not None:
-            self.shutdown_line = DigitalOutputDevice(int(sdline), initial_value=False, pin_factory=factory)
 
     async def initinfo(self) -> None:
         """device.mfr/model when given, then the first status."""
@@ -149,21 +281,19 @@ class GenericGpio(ContactClosureDriver):
 
     async def shutdown(self) -> None:
         """Drive ``sdline`` high for ``sdtime`` seconds."""
-        if self.shutdown_line is None:
+        if self.lines is None or self.sdline is None:
             raise DeviceError("shutdown not supported: set sdline (the GPIO line wired to the UPS shutdown input)")
         seconds = int(self.config.option("sdtime") or DEFAULT_SDTIME)
-        logger.info("Holding shutdown line %s high for %d seconds", self.config.option("sdline"), seconds)
-        self.shutdown_line.on()
+        logger.info("Holding shutdown line %d high for %d seconds", self.sdline, seconds)
+        self.lines.shutdown_on()
         await self.sleep(seconds)
 
     async def close(self) -> None:
         """Release every line."""
         self.stop_readings()
-        devices = [*self.inputs.values(), self.shutdown_line]
-        self.inputs, self.shutdown_line = {}, None
-        for device in devices:
-            if device is not None:
-                device.close()
+        lines, self.lines = self.lines, None
+        if lines is not None:
+            lines.close()
 
     def publish(self, reading: Any) -> None:
         """Line levels become ups.status, battery.charger.status and battery.charge (NUT's rules)."""
@@ -180,9 +310,12 @@ class GenericGpio(ContactClosureDriver):
             self.state.del_info("battery.charge")
 
     def _levels(self) -> tuple[tuple[int, bool], ...]:
+        if self.lines is None:
+            raise DeviceError(f"port {self.config.port}: the GPIO lines are closed")
         invert = self.config.flag("active_low")
-        return tuple((line, bool(device.pin.state) != invert) for line, device in self.inputs.items())
+        return tuple((line, level != invert) for line, level in self.lines.levels().items())
 
-    def _edge(self, device: Any = None) -> None:
-        """gpiozero's callback (its thread, or the caller's with MockFactory)."""
-        self.reading_from_thread(self._levels())
+    def _edge(self) -> None:
+        """An edge on some input (on the backend's thread, or the caller's with MockFactory)."""
+        with contextlib.suppress(DeviceError):  # closed meanwhile
+            self.reading_from_thread(self._levels())

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from gpiozero import Device
@@ -12,8 +14,10 @@ from gpiozero.pins.mock import MockFactory
 
 from appliance.drivers import runner
 from appliance.drivers.base import DeviceError, DriverConfig, DriverState
-from appliance.drivers.generic_gpio import GenericGpio, pin_factory
+from appliance.drivers.generic_gpio import GenericGpio, GpiozeroLines
 
+# found, not imported: importing lgpio makes a FIFO in the working directory (appliance.drivers.generic_gpio)
+NO_LGPIO = importlib.util.find_spec("lgpio") is None
 CYBERSHIELD = "OL=^0;OB=0;LB=3;RB=1;DISCHRG=0&^6;BYPASS=6;"
 
 
@@ -159,12 +163,12 @@ def test_gpiozero_pin_factory_is_honoured(monkeypatch: pytest.MonkeyPatch) -> No
     Device.pin_factory = None
     monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "mock")
     try:
-        assert pin_factory("gpiochip0") is None  # left to gpiozero, which reads the variable
 
         async def go() -> None:
             driver = await started(make())
             try:
-                assert isinstance(driver.inputs[0].pin_factory, MockFactory)
+                assert isinstance(driver.lines, GpiozeroLines)
+                assert isinstance(driver.lines.devices[0].pin_factory, MockFactory)
             finally:
                 await driver.close()
 
@@ -173,6 +177,22 @@ def test_gpiozero_pin_factory_is_honoured(monkeypatch: pytest.MonkeyPatch) -> No
         if Device.pin_factory is not None:
             Device.pin_factory.close()
         Device.pin_factory = old
+
+
+@pytest.mark.skipif(NO_LGPIO, reason="lgpio publishes wheels for x86-64 and aarch64 up to CPython 3.12 only")
+def test_a_chip_port_is_opened_through_lgpio_and_a_missing_chip_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """No pin factory chosen: the gpiochip is opened through the real lgpio (this machine has no GPIO chip)."""
+    assert Device.pin_factory is None
+    monkeypatch.delenv("GPIOZERO_PIN_FACTORY", raising=False)
+    monkeypatch.chdir(tmp_path)
+    driver = make()
+    driver.config.port = "/dev/gpiochip57"
+    with pytest.raises(DeviceError, match=r"^port /dev/gpiochip57: can't use the GPIO lines: .*gpiochip"):
+        asyncio.run(driver.open())
+    assert driver.lines is None
+    assert list(tmp_path.iterdir()) == []  # lgpio's notification pipe went to a private directory
 
 
 @pytest.mark.parametrize(
