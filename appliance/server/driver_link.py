@@ -94,7 +94,7 @@ class DriverLink:
             return True
         if self.dump_done and not self.state.data_ok:
             return True
-        return self.clock() - self.last_heard > self.maxage
+        return self.clock() > self.fresh_until
 
     @property
     def fresh_until(self) -> float:
