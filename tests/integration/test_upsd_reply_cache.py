@@ -17,11 +17,10 @@ CHARGE_100 = b'VAR ups battery.charge "100"\n'
 
 
 @asynccontextmanager
-async def served(tmp_path: Path, maxage: int = 15) -> AsyncIterator[tuple[UpsdServer, Ask, list[asyncio.StreamWriter]]]:
+async def served(tmp_path: Path, maxage: int = 15) -> AsyncIterator[tuple[Ask, list[asyncio.StreamWriter]]]:
     """Our upsd on a driver socket that dumps OL / 100 % and then only listens (it never answers PING).
 
-    Yields the server, ``ask(line[, reply]) -> first reply line`` (once the cache holds the charge) and the
-    driver's writers.
+    Yields ``ask(line[, reply]) -> first reply line`` (once the cache holds the charge) and the driver's writers.
     """
     driver_writers: list[asyncio.StreamWriter] = []
 
@@ -46,7 +45,7 @@ async def served(tmp_path: Path, maxage: int = 15) -> AsyncIterator[tuple[UpsdSe
         while await ask(CHARGE) != CHARGE_100:
             await asyncio.sleep(0.05)
         assert server.model.reply_cache
-        yield server, ask, driver_writers
+        yield ask, driver_writers
     finally:
         writer.close()
         await server.close()
@@ -55,7 +54,7 @@ async def served(tmp_path: Path, maxage: int = 15) -> AsyncIterator[tuple[UpsdSe
 
 def test_cached_get_var_follows_every_change(tmp_path: Path) -> None:
     async def scenario() -> list[bytes]:
-        async with served(tmp_path) as (_, ask, driver_writers):
+        async with served(tmp_path) as (ask, driver_writers):
             seen = [await ask(CHARGE)]  # served from the cache now
             driver_writers[0].write(b'SETINFO battery.charge "42"\n')
             await asyncio.sleep(0.2)
@@ -88,7 +87,7 @@ def test_cached_get_var_turns_stale_when_the_driver_falls_silent(tmp_path: Path)
     """Silence past MAXAGE comes with no change event: a cached reply must still give way to ERR DATA-STALE."""
 
     async def scenario() -> list[bytes]:
-        async with served(tmp_path, maxage=1) as (_, ask, _writers):
+        async with served(tmp_path, maxage=1) as (ask, _writers):
             seen = [await ask(CHARGE)]  # served from the cache
             loop = asyncio.get_running_loop()
             deadline = loop.time() + 5
@@ -103,7 +102,7 @@ def test_a_cached_request_does_not_jump_a_partial_line(tmp_path: Path) -> None:
     """Bytes that match a cached request but end a line the client had begun are that longer line, not a hit."""
 
     async def scenario() -> tuple[bytes, bytes]:
-        async with served(tmp_path) as (_, ask, _writers):
+        async with served(tmp_path) as (ask, _writers):
             await ask(b"GET VAR ups ", False)
             await asyncio.sleep(0.1)  # its own read: the codec now holds a partial line
             split = await ask(CHARGE)
